@@ -1,0 +1,127 @@
+//! Packet sources: pcap/pcapng files read in sequence, or a live interface (libpcap).
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use pcap::{Active, Capture, Offline};
+
+/// A packet handed to the engine: timestamp (µs), link type, bytes, wire length.
+pub trait PacketHandler {
+    fn packet(&mut self, ts_us: i64, dlt: i32, data: &[u8], wire_len: u32);
+}
+
+/// Why a source stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EndReason {
+    Exhausted,
+    Stopped,
+    /// The file ended inside a packet; what came before was analysed.
+    Truncated(String),
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LiveStats {
+    pub received: u32,
+    pub dropped: u32,
+    pub if_dropped: u32,
+}
+
+fn ts_us(h: &pcap::PacketHeader) -> i64 {
+    h.ts.tv_sec as i64 * 1_000_000 + h.ts.tv_usec as i64
+}
+
+/// Opens a capture file, checking that its link type is one we decode.
+pub fn open_file(path: &Path, filter: Option<&str>) -> Result<Capture<Offline>, String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if meta.is_dir() {
+        return Err(format!("cannot read {}: is a directory", path.display()));
+    }
+    let mut cap = Capture::from_file(path)
+        .map_err(|e| format!("cannot read {}: {}", path.display(), clean(&e.to_string())))?;
+    let dlt = cap.get_datalink().0;
+    if !crate::decode::linktype::supported(dlt) {
+        return Err(format!(
+            "{}: unsupported link type {} ({})",
+            path.display(),
+            dlt,
+            cap.get_datalink().get_name().unwrap_or_else(|_| "unknown".into())
+        ));
+    }
+    if let Some(f) = filter {
+        cap.filter(f, true)
+            .map_err(|e| format!("bad filter '{f}': {}", clean(&e.to_string())))?;
+    }
+    Ok(cap)
+}
+
+fn clean(s: &str) -> String {
+    s.trim().trim_end_matches('.').to_string()
+}
+
+/// Reads every packet of an open file; stops early when `stop` is set.
+pub fn read_file(
+    cap: &mut Capture<Offline>,
+    handler: &mut dyn PacketHandler,
+    stop: &AtomicBool,
+) -> EndReason {
+    let dlt = cap.get_datalink().0;
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return EndReason::Stopped;
+        }
+        match cap.next_packet() {
+            Ok(p) => handler.packet(ts_us(p.header), dlt, p.data, p.header.len),
+            Err(pcap::Error::NoMorePackets) => return EndReason::Exhausted,
+            Err(e) => return EndReason::Truncated(clean(&e.to_string())),
+        }
+    }
+}
+
+/// Opens a live capture on `iface`.
+pub fn open_live(iface: &str, filter: Option<&str>, snaplen: i32) -> Result<Capture<Active>, String> {
+    let cap = Capture::from_device(iface)
+        .map_err(|e| format!("cannot capture on {iface}: {}", clean(&e.to_string())))?
+        .promisc(true)
+        .snaplen(snaplen)
+        .timeout(100)
+        .immediate_mode(true)
+        .buffer_size(16 << 20);
+    let mut cap = cap
+        .open()
+        .map_err(|e| format!("cannot capture on {iface}: {}", clean(&e.to_string())))?;
+    let dlt = cap.get_datalink().0;
+    if !crate::decode::linktype::supported(dlt) {
+        return Err(format!("{iface}: unsupported link type {dlt}"));
+    }
+    if let Some(f) = filter {
+        cap.filter(f, true)
+            .map_err(|e| format!("bad filter '{f}': {}", clean(&e.to_string())))?;
+    }
+    Ok(cap)
+}
+
+/// Captures until `stop` is set (signal) or the interface goes away.
+pub fn read_live(
+    cap: &mut Capture<Active>,
+    handler: &mut dyn PacketHandler,
+    stop: &AtomicBool,
+) -> Result<LiveStats, String> {
+    let dlt = cap.get_datalink().0;
+    while !stop.load(Ordering::Relaxed) {
+        match cap.next_packet() {
+            Ok(p) => handler.packet(ts_us(p.header), dlt, p.data, p.header.len),
+            Err(pcap::Error::TimeoutExpired) => continue,
+            Err(e) => return Err(format!("capture failed: {}", clean(&e.to_string()))),
+        }
+    }
+    let s = cap.stats().unwrap_or(pcap::Stat {
+        received: 0,
+        dropped: 0,
+        if_dropped: 0,
+    });
+    Ok(LiveStats {
+        received: s.received,
+        dropped: s.dropped,
+        if_dropped: s.if_dropped,
+    })
+}

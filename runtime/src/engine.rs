@@ -1,0 +1,304 @@
+//! The per-packet pipeline: decode, reassemble fragments, update the flow table,
+//! and hand finished connections and weirds to the logs.
+
+use std::collections::HashMap;
+use std::io;
+use std::path::PathBuf;
+
+use crate::decode::frag::{FragOutcome, FragPool};
+use crate::decode::ip::{decode_ipv4, decode_ipv6, skip_ipv6_extensions};
+use crate::decode::{decode_link, decode_transport, transport_checksum_ok, IpPacket, L3Kind, Transport};
+use crate::flow::ports::ServerPorts;
+use crate::flow::table::{ConnSink, ConnTable, PacketMeta, TableConfig};
+use crate::flow::uid::UidGen;
+use crate::flow::Conn;
+use crate::log::{self, LogFormat, LogWriter, Value};
+use crate::site::LocalNets;
+
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// `-C`: analyse packets whatever their checksums.
+    pub ignore_checksums: bool,
+    pub log_dir: PathBuf,
+    pub format: LogFormat,
+    pub local_nets: LocalNets,
+    pub seed: Option<u64>,
+    pub max_flows: usize,
+    /// Bytes buffered by IP fragment reassembly at most.
+    pub frag_max_bytes: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            ignore_checksums: false,
+            log_dir: PathBuf::from("."),
+            format: LogFormat::Tsv,
+            local_nets: LocalNets::default(),
+            seed: None,
+            max_flows: 1_000_000,
+            frag_max_bytes: 64 << 20,
+        }
+    }
+}
+
+/// Totals for the end-of-run summary.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Stats {
+    pub packets: u64,
+    pub bytes: u64,
+    pub connections: u64,
+    pub weirds: u64,
+}
+
+/// Most weird.log rows per weird name for weirds without a connection (Zeek samples
+/// beyond its weird_sampling_threshold as well).
+const NET_WEIRD_CAP: u64 = 1000;
+/// Fragment datagrams in flight at most, and how long they may wait.
+const FRAG_MAX_DATAGRAMS: usize = 65_536;
+const FRAG_TIMEOUT_US: i64 = 60_000_000;
+
+/// Log streams written by the fast path; files are created on their first row, as Zeek does.
+pub struct Logs {
+    dir: PathBuf,
+    format: LogFormat,
+    local: LocalNets,
+    conn: Option<Box<dyn LogWriter>>,
+    weird: Option<Box<dyn LogWriter>>,
+    net_weird_counts: HashMap<&'static str, u64>,
+    /// First write error; logging stops on it and the run reports it at the end.
+    pub error: Option<io::Error>,
+    pub conn_rows: u64,
+    pub weird_rows: u64,
+}
+
+impl Logs {
+    fn new(dir: PathBuf, format: LogFormat, local: LocalNets) -> Self {
+        Logs {
+            dir,
+            format,
+            local,
+            conn: None,
+            weird: None,
+            net_weird_counts: HashMap::new(),
+            error: None,
+            conn_rows: 0,
+            weird_rows: 0,
+        }
+    }
+
+    fn write(&mut self, which: Stream, row: &[Value<'_>]) {
+        if self.error.is_some() {
+            return;
+        }
+        let (slot, schema) = match which {
+            Stream::Conn => (&mut self.conn, log::conn::SCHEMA),
+            Stream::Weird => (&mut self.weird, log::weird::SCHEMA),
+        };
+        if slot.is_none() {
+            match log::open_writer(&self.dir, schema, self.format) {
+                Ok(w) => *slot = Some(w),
+                Err(e) => {
+                    self.error = Some(e);
+                    return;
+                }
+            }
+        }
+        if let Some(w) = slot.as_mut() {
+            if let Err(e) = w.write_row(row) {
+                self.error = Some(e);
+            }
+        }
+    }
+
+    /// Flushes and closes every open log.
+    pub fn finish(&mut self) -> io::Result<()> {
+        for w in [self.conn.as_mut(), self.weird.as_mut()].into_iter().flatten() {
+            w.finish()?;
+        }
+        match self.error.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// A weird not tied to a connection (decoding errors).
+    pub fn net_weird(&mut self, ts: i64, name: &'static str) {
+        let n = self.net_weird_counts.entry(name).or_insert(0);
+        *n += 1;
+        if *n > NET_WEIRD_CAP {
+            return;
+        }
+        self.weird_rows += 1;
+        let row = [
+            Value::Time(ts),
+            Value::Unset,
+            Value::Unset,
+            Value::Unset,
+            Value::Unset,
+            Value::Unset,
+            Value::Str(name),
+            Value::Unset,
+            Value::Bool(false),
+            Value::Str("zeek"),
+            Value::Str(log::weird::source_of(name)),
+        ];
+        self.write(Stream::Weird, &row);
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Stream {
+    Conn,
+    Weird,
+}
+
+impl ConnSink for Logs {
+    fn conn_done(&mut self, c: &Conn) {
+        self.conn_rows += 1;
+        let mut ub = [0u8; 24];
+        let uid = c.uid.render(b'C', &mut ub);
+        let cid = c.community_id();
+        let mut row = [Value::Unset; 23];
+        log::conn::row(c, &self.local, uid, &cid, &mut row);
+        self.write(Stream::Conn, &row);
+    }
+
+    fn weird(&mut self, ts: i64, c: Option<&Conn>, name: &'static str, addl: &str) {
+        self.weird_rows += 1;
+        let mut ub = [0u8; 24];
+        let row = match c {
+            Some(c) => [
+                Value::Time(ts),
+                Value::Str(c.uid.render(b'C', &mut ub)),
+                Value::Addr(c.orig_h),
+                Value::Port(c.orig_p),
+                Value::Addr(c.resp_h),
+                Value::Port(c.resp_p),
+                Value::Str(name),
+                if addl.is_empty() { Value::Unset } else { Value::Str(addl) },
+                Value::Bool(false),
+                Value::Str("zeek"),
+                Value::Str(log::weird::source_of(name)),
+            ],
+            None => {
+                self.net_weird(ts, name);
+                return;
+            }
+        };
+        self.write(Stream::Weird, &row);
+    }
+}
+
+pub struct Engine {
+    ignore_checksums: bool,
+    table: ConnTable,
+    frags: FragPool,
+    pub logs: Logs,
+    pub stats: Stats,
+    last_frag_expire: i64,
+}
+
+impl Engine {
+    pub fn new(cfg: EngineConfig) -> Self {
+        Engine {
+            ignore_checksums: cfg.ignore_checksums,
+            table: ConnTable::new(
+                TableConfig {
+                    max_flows: cfg.max_flows,
+                },
+                UidGen::new(cfg.seed),
+                ServerPorts::default(),
+            ),
+            frags: FragPool::new(cfg.frag_max_bytes, FRAG_MAX_DATAGRAMS, FRAG_TIMEOUT_US),
+            logs: Logs::new(cfg.log_dir, cfg.format, cfg.local_nets),
+            stats: Stats::default(),
+            last_frag_expire: i64::MIN,
+        }
+    }
+
+    /// Connections currently tracked.
+    pub fn live_connections(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Processes one captured frame. `wire_len` is the frame's length on the wire.
+    pub fn packet(&mut self, ts: i64, dlt: i32, data: &[u8], wire_len: u32) {
+        self.stats.packets += 1;
+        self.stats.bytes += data.len() as u64;
+        self.table.advance(ts, &mut self.logs);
+        if ts.saturating_sub(self.last_frag_expire) > 1_000_000 {
+            self.frags.expire(ts);
+            self.last_frag_expire = ts;
+        }
+        let frame = match decode_link(dlt, data) {
+            Ok(f) => f,
+            Err(w) => return self.logs.net_weird(ts, w),
+        };
+        let snap_cut = (data.len() as u32) < wire_len;
+        let ip = match frame.kind {
+            L3Kind::Ipv4 => decode_ipv4(frame.l3, !self.ignore_checksums, snap_cut),
+            L3Kind::Ipv6 => decode_ipv6(frame.l3, snap_cut),
+            L3Kind::Other => return,
+        };
+        let ip = match ip {
+            Ok(ip) => ip,
+            Err(w) => return self.logs.net_weird(ts, w),
+        };
+        let meta = PacketMeta {
+            ts,
+            vlan: frame.vlan,
+            inner_vlan: frame.inner_vlan,
+        };
+        if ip.frag.is_none() {
+            return self.ip_packet(&meta, &ip);
+        }
+        match self.frags.add(ts, &ip) {
+            Ok(FragOutcome::Incomplete) => {}
+            Ok(FragOutcome::Complete(whole)) => {
+                let mut p = whole.packet();
+                if p.is_v6() {
+                    match skip_ipv6_extensions(p.proto, p.payload) {
+                        Ok((proto, rest)) => {
+                            p.header = &whole.header;
+                            p.proto = proto;
+                            p.payload = rest;
+                            p.payload_len = rest.len() as u32;
+                        }
+                        Err(w) => {
+                            self.logs.net_weird(ts, w);
+                            self.frags.recycle(whole);
+                            return;
+                        }
+                    }
+                }
+                self.ip_packet(&meta, &p);
+                self.frags.recycle(whole);
+            }
+            Err(w) => self.logs.net_weird(ts, w),
+        }
+    }
+
+    fn ip_packet(&mut self, meta: &PacketMeta, ip: &IpPacket<'_>) {
+        let t = match decode_transport(ip) {
+            Ok(t) => t,
+            Err(w) => return self.logs.net_weird(meta.ts, w),
+        };
+        let ok = self.ignore_checksums || transport_checksum_ok(ip);
+        match t {
+            Transport::Tcp(seg) => self.table.tcp(meta, ip, &seg, ok, &mut self.logs),
+            Transport::Udp(u) => self.table.udp(meta, ip, &u, ok, &mut self.logs),
+            Transport::Icmp(m) => self.table.icmp(meta, ip, &m, ok, &mut self.logs),
+            Transport::Other => self.table.other(meta, ip, &mut self.logs),
+        }
+    }
+
+    /// End of input: every connection is logged and every log closed.
+    pub fn finish(&mut self) -> io::Result<Stats> {
+        self.table.flush_all(&mut self.logs);
+        self.stats.connections = self.table.stats.created;
+        self.stats.weirds = self.logs.weird_rows;
+        self.logs.finish()?;
+        Ok(self.stats)
+    }
+}

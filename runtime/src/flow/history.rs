@@ -1,0 +1,151 @@
+//! Zeek's connection history string.
+//!
+//! Upper case letters are the originator's, lower case the responder's. Most
+//! letters are recorded once per direction (a bit in `seen`); c, g, t and w are
+//! recorded on a log10 scale (the 1st, 10th, 100th, ... occurrence); '^' marks a
+//! role flip.
+
+/// One bit per letter and direction for letters recorded once.
+pub mod bits {
+    pub const SYN: u32 = 1 << 0;
+    pub const SYN_ACK: u32 = 1 << 1;
+    pub const ACK: u32 = 1 << 2;
+    pub const DATA: u32 = 1 << 3;
+    pub const FIN: u32 = 1 << 4;
+    pub const RST: u32 = 1 << 5;
+    pub const FIN_RST: u32 = 1 << 6;
+    pub const MULTI_FLAG: u32 = 1 << 7;
+    /// The responder's bits are the originator's shifted by this much.
+    pub const RESP_SHIFT: u32 = 16;
+}
+
+/// Counter for a letter recorded on a log10 scale.
+#[derive(Debug, Clone, Copy)]
+pub struct ScaledCounter {
+    count: u32,
+    threshold: u32,
+}
+
+impl Default for ScaledCounter {
+    fn default() -> Self {
+        ScaledCounter {
+            count: 0,
+            threshold: 1,
+        }
+    }
+}
+
+impl ScaledCounter {
+    /// Counts one occurrence; true when it reaches the next power of ten.
+    pub fn hit(&mut self) -> bool {
+        self.count += 1;
+        if self.count == self.threshold {
+            self.threshold = self.threshold.saturating_mul(10);
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct History {
+    letters: String,
+    seen: u32,
+}
+
+impl History {
+    pub fn new() -> Self {
+        History {
+            letters: String::with_capacity(12),
+            seen: 0,
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.letters
+    }
+
+    /// Records `code` (given as the originator's letter) once per direction.
+    /// Returns true if it was new.
+    pub fn check(&mut self, is_orig: bool, mask: u32, code: u8) -> bool {
+        let (mask, code) = if is_orig {
+            (mask, code)
+        } else {
+            (mask << bits::RESP_SHIFT, code.to_ascii_lowercase())
+        };
+        if self.seen & mask != 0 {
+            return false;
+        }
+        self.seen |= mask;
+        self.letters.push(code as char);
+        true
+    }
+
+    /// Appends a letter unconditionally (repeated S/H/F/R with a new sequence number).
+    pub fn add(&mut self, is_orig: bool, code: u8) {
+        let code = if is_orig {
+            code
+        } else {
+            code.to_ascii_lowercase()
+        };
+        self.letters.push(code as char);
+    }
+
+    /// Records a log-scaled letter (C, G, T, W).
+    pub fn scaled(&mut self, is_orig: bool, counter: &mut ScaledCounter, code: u8) {
+        if counter.hit() {
+            self.add(is_orig, code);
+        }
+    }
+
+    /// Marks a role flip. Like Zeek, the seen-bits stay where they were: they
+    /// belong to the direction, not to the host.
+    pub fn flip(&mut self) {
+        self.letters.push('^');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn once_per_direction_with_case() {
+        let mut h = History::new();
+        assert!(h.check(true, bits::SYN, b'S'));
+        assert!(!h.check(true, bits::SYN, b'S'));
+        assert!(h.check(false, bits::SYN_ACK, b'H'));
+        assert!(h.check(true, bits::ACK, b'A'));
+        assert!(h.check(false, bits::DATA, b'D'));
+        assert!(h.check(true, bits::DATA, b'D'));
+        assert_eq!(h.as_str(), "ShAdD");
+    }
+
+    #[test]
+    fn log10_scale() {
+        let mut h = History::new();
+        let mut c = ScaledCounter::default();
+        for _ in 0..150 {
+            h.scaled(false, &mut c, b'T');
+        }
+        assert_eq!(h.as_str(), "ttt");
+        let mut h = History::new();
+        let mut c = ScaledCounter::default();
+        for _ in 0..9 {
+            h.scaled(true, &mut c, b'C');
+        }
+        assert_eq!(h.as_str(), "C");
+    }
+
+    #[test]
+    fn flip_marks_and_swaps() {
+        let mut h = History::new();
+        h.check(true, bits::SYN_ACK, b'H');
+        h.flip();
+        assert_eq!(h.as_str(), "H^");
+        assert!(!h.check(true, bits::SYN_ACK, b'H'));
+        assert!(h.check(false, bits::SYN_ACK, b'H'));
+        assert_eq!(h.as_str(), "H^h");
+    }
+}

@@ -1,0 +1,588 @@
+//! The flow table: canonical key -> connection, Zeek's timers, bounded size.
+//!
+//! Connections live in a slab (`Vec<Option<Conn>>` + free list) indexed by a
+//! hash map of canonical keys; timers are a binary heap of (time, slot,
+//! generation) entries, stale entries being skipped when popped. Nothing here
+//! allocates per packet once the table has grown to its working size.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::net::IpAddr;
+
+use super::history::History;
+use super::key::ConnKey;
+use super::ports::ServerPorts;
+use super::tcp::{PacketEffects, TcpConn};
+use super::timeouts::*;
+use super::uid::UidGen;
+use super::{Conn, ConnKind, Counters, DatagramConn, Proto};
+use crate::decode::{tcp_flags as F, IcmpMessage, IpPacket, TcpSegment, UdpDatagram};
+
+/// Receives what the table produces: finished connections and weirds.
+pub trait ConnSink {
+    fn conn_done(&mut self, conn: &Conn);
+    fn weird(&mut self, ts: i64, conn: Option<&Conn>, name: &'static str, addl: &str);
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum TimerKind {
+    Inactivity,
+    TcpExpire,
+    TcpAttempt,
+    TcpDelete,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Timer {
+    when: i64,
+    slot: u32,
+    gen: u32,
+    kind: TimerKind,
+}
+
+struct Slot {
+    conn: Option<Conn>,
+    key: Option<ConnKey>,
+    gen: u32,
+    inactivity: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct TableConfig {
+    /// Most connections tracked at once; beyond it the least recently active of a
+    /// sample is evicted (and logged).
+    pub max_flows: usize,
+}
+
+impl Default for TableConfig {
+    fn default() -> Self {
+        TableConfig { max_flows: 1_000_000 }
+    }
+}
+
+/// Counts for the end-of-run summary.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TableStats {
+    pub created: u64,
+    pub evicted: u64,
+}
+
+pub struct ConnTable {
+    map: HashMap<ConnKey, u32, ahash::RandomState>,
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    timers: BinaryHeap<Reverse<Timer>>,
+    uids: UidGen,
+    ports: ServerPorts,
+    cfg: TableConfig,
+    evict_cursor: usize,
+    pub stats: TableStats,
+}
+
+/// Per-packet facts shared by all protocols.
+pub struct PacketMeta {
+    pub ts: i64,
+    pub vlan: Option<u16>,
+    pub inner_vlan: Option<u16>,
+}
+
+impl ConnTable {
+    pub fn new(cfg: TableConfig, uids: UidGen, ports: ServerPorts) -> Self {
+        ConnTable {
+            map: HashMap::with_capacity_and_hasher(1024, ahash::RandomState::new()),
+            slots: Vec::new(),
+            free: Vec::new(),
+            timers: BinaryHeap::new(),
+            uids,
+            ports,
+            cfg,
+            evict_cursor: 0,
+            stats: TableStats::default(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    fn schedule(&mut self, slot: u32, when: i64, kind: TimerKind) {
+        let gen = self.slots[slot as usize].gen;
+        self.timers.push(Reverse(Timer {
+            when,
+            slot,
+            gen,
+            kind,
+        }));
+    }
+
+    /// Fires every timer due at `now` (network time of the next packet).
+    pub fn advance(&mut self, now: i64, sink: &mut dyn ConnSink) {
+        while let Some(Reverse(t)) = self.timers.peek().copied() {
+            if t.when > now {
+                break;
+            }
+            self.timers.pop();
+            let s = &self.slots[t.slot as usize];
+            if s.gen != t.gen || s.conn.is_none() {
+                continue;
+            }
+            self.fire(t, sink);
+        }
+    }
+
+    fn fire(&mut self, t: Timer, sink: &mut dyn ConnSink) {
+        let slot = &self.slots[t.slot as usize];
+        let conn = slot.conn.as_ref().expect("checked by caller");
+        match t.kind {
+            TimerKind::Inactivity => {
+                let due = conn.last + slot.inactivity;
+                if due <= t.when {
+                    self.remove(t.slot, sink);
+                } else {
+                    self.schedule(t.slot, due, TimerKind::Inactivity);
+                }
+            }
+            TimerKind::TcpExpire => {
+                if let ConnKind::Tcp(tc) = &conn.kind {
+                    if conn.last + TCP_CONNECTION_LINGER < t.when && tc.expire_check() {
+                        self.remove(t.slot, sink);
+                        return;
+                    }
+                }
+                self.schedule(t.slot, t.when + TCP_SESSION_TIMER, TimerKind::TcpExpire);
+            }
+            TimerKind::TcpAttempt => {
+                if let ConnKind::Tcp(tc) = &conn.kind {
+                    if tc.attempt_unanswered() {
+                        self.remove(t.slot, sink);
+                    }
+                }
+            }
+            TimerKind::TcpDelete => self.remove(t.slot, sink),
+        }
+    }
+
+    fn remove(&mut self, slot: u32, sink: &mut dyn ConnSink) {
+        let s = &mut self.slots[slot as usize];
+        if let Some(conn) = s.conn.take() {
+            if let Some(k) = s.key.take() {
+                self.map.remove(&k);
+            }
+            s.gen = s.gen.wrapping_add(1);
+            sink.conn_done(&conn);
+            self.free.push(slot);
+        }
+    }
+
+    /// Logs and forgets every connection (end of input).
+    pub fn flush_all(&mut self, sink: &mut dyn ConnSink) {
+        let mut live: Vec<(i64, u32)> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.conn.as_ref().map(|c| (c.start, i as u32)))
+            .collect();
+        live.sort_unstable();
+        for (_, i) in live {
+            self.remove(i, sink);
+        }
+        self.timers.clear();
+    }
+
+    /// Evicts the least recently active connection among a rotating sample.
+    fn evict_one(&mut self, sink: &mut dyn ConnSink) {
+        const SAMPLE: usize = 32;
+        let n = self.slots.len();
+        if n == 0 {
+            return;
+        }
+        let mut best: Option<(i64, u32)> = None;
+        let mut looked = 0;
+        let mut i = self.evict_cursor % n;
+        let mut scanned = 0;
+        while looked < SAMPLE && scanned < n {
+            if let Some(c) = &self.slots[i].conn {
+                looked += 1;
+                if best.is_none_or(|(t, _)| c.last < t) {
+                    best = Some((c.last, i as u32));
+                }
+            }
+            i = (i + 1) % n;
+            scanned += 1;
+        }
+        self.evict_cursor = i;
+        if let Some((_, slot)) = best {
+            self.stats.evicted += 1;
+            self.remove(slot, sink);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn create(
+        &mut self,
+        key: ConnKey,
+        meta: &PacketMeta,
+        src: IpAddr,
+        sport: u16,
+        dst: IpAddr,
+        dport: u16,
+        proto: Proto,
+        ip_proto: u8,
+        kind: ConnKind,
+        inactivity: i64,
+        sink: &mut dyn ConnSink,
+    ) -> u32 {
+        while self.map.len() >= self.cfg.max_flows.max(1) {
+            self.evict_one(sink);
+        }
+        let conn = Conn {
+            uid: self.uids.next_uid(),
+            orig_h: src,
+            orig_p: sport,
+            resp_h: dst,
+            resp_p: dport,
+            proto,
+            ip_proto,
+            start: meta.ts,
+            last: meta.ts,
+            orig: Counters::default(),
+            resp: Counters::default(),
+            history: History::new(),
+            missed_bytes: 0,
+            kind,
+            vlan: meta.vlan,
+            inner_vlan: meta.inner_vlan,
+            weirds: Vec::new(),
+        };
+        let slot = match self.free.pop() {
+            Some(i) => {
+                let s = &mut self.slots[i as usize];
+                s.conn = Some(conn);
+                s.key = Some(key);
+                s.inactivity = inactivity;
+                i
+            }
+            None => {
+                self.slots.push(Slot {
+                    conn: Some(conn),
+                    key: Some(key),
+                    gen: 0,
+                    inactivity,
+                });
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.map.insert(key, slot);
+        self.stats.created += 1;
+        self.schedule(slot, meta.ts + inactivity, TimerKind::Inactivity);
+        slot
+    }
+
+    fn conn_mut(&mut self, slot: u32) -> &mut Conn {
+        self.slots[slot as usize].conn.as_mut().expect("live slot")
+    }
+
+    fn report(&mut self, slot: u32, ts: i64, name: &'static str, sink: &mut dyn ConnSink) {
+        let c = self.conn_mut(slot);
+        if c.weirds.contains(&name) {
+            return;
+        }
+        c.weirds.push(name);
+        sink.weird(ts, Some(c), name, "");
+    }
+
+    /// One TCP segment.
+    pub fn tcp(
+        &mut self,
+        meta: &PacketMeta,
+        ip: &IpPacket<'_>,
+        seg: &TcpSegment<'_>,
+        checksum_ok: bool,
+        sink: &mut dyn ConnSink,
+    ) {
+        let key = ConnKey::new(ip.src, seg.sport, ip.dst, seg.dport, 6);
+        let mut found = self.map.get(&key).copied();
+        if let Some(slot) = found {
+            let c = self.slots[slot as usize].conn.as_ref().expect("mapped");
+            if let ConnKind::Tcp(tc) = &c.kind {
+                let (reuse, weird) = tc.is_reuse(seg, meta.ts, c.last);
+                if let Some(w) = weird {
+                    self.report(slot, meta.ts, w, sink);
+                }
+                if reuse {
+                    self.remove(slot, sink);
+                    found = None;
+                }
+            }
+        }
+        let (slot, is_orig) = match found {
+            Some(slot) => {
+                let c = self.slots[slot as usize].conn.as_ref().expect("mapped");
+                (slot, c.orig_h == ip.src && c.orig_p == seg.sport)
+            }
+            None => {
+                let flip = self.tcp_flip(seg);
+                let slot = self.create(
+                    key,
+                    meta,
+                    ip.src,
+                    seg.sport,
+                    ip.dst,
+                    seg.dport,
+                    Proto::Tcp,
+                    6,
+                    ConnKind::Tcp(Box::new(TcpConn::new())),
+                    TCP_HANDSHAKE_INACTIVITY,
+                    sink,
+                );
+                self.schedule(slot, meta.ts + TCP_SYN_TIMEOUT, TimerKind::TcpExpire);
+                if flip {
+                    self.conn_mut(slot).flip();
+                }
+                (slot, !flip)
+            }
+        };
+
+        let c = self.conn_mut(slot);
+        let ConnKind::Tcp(tc) = &mut c.kind else {
+            return;
+        };
+        if !checksum_ok {
+            tc.bad_checksum(is_orig, &mut c.history);
+            self.report(slot, meta.ts, "bad_TCP_checksum", sink);
+            return;
+        }
+        let mut fx = PacketEffects::default();
+        tc.process(is_orig, seg, &mut c.history, &mut fx);
+        if fx.touch {
+            c.last = meta.ts;
+        }
+        c.missed_bytes += fx.missed;
+        if fx.flipped {
+            std::mem::swap(&mut c.orig_h, &mut c.resp_h);
+            std::mem::swap(&mut c.orig_p, &mut c.resp_p);
+            std::mem::swap(&mut c.orig, &mut c.resp);
+            c.history.flip();
+        }
+        // Counted after the state machine, as Zeek's ConnSize sees the packet.
+        let counters = if is_orig ^ fx.flipped {
+            &mut c.orig
+        } else {
+            &mut c.resp
+        };
+        counters.pkts += 1;
+        counters.ip_bytes += ip.ip_len as u64;
+
+        if fx.handshake_done {
+            self.slots[slot as usize].inactivity = TCP_INACTIVITY;
+        }
+        for w in fx.weirds.into_iter().flatten() {
+            self.report(slot, meta.ts, w, sink);
+        }
+        if fx.attempt_timer {
+            self.schedule(slot, meta.ts + TCP_ATTEMPT_DELAY, TimerKind::TcpAttempt);
+        }
+        let last = self.conn_mut(slot).last;
+        if fx.close_complete {
+            self.schedule(slot, last + TCP_CLOSE_DELAY, TimerKind::TcpDelete);
+        } else if fx.half_closed {
+            self.schedule(slot, last + TCP_SESSION_TIMER, TimerKind::TcpExpire);
+        }
+    }
+
+    /// Zeek's TCP WantConnection: orientation of a connection first seen mid-stream.
+    fn tcp_flip(&self, seg: &TcpSegment<'_>) -> bool {
+        let syn = seg.has(F::SYN);
+        let ack = seg.has(F::ACK);
+        if syn && !ack {
+            return false;
+        }
+        if !self.ports.tcp(seg.sport) {
+            return false;
+        }
+        if self.ports.tcp(seg.dport) {
+            !syn && seg.sport < seg.dport
+        } else {
+            true
+        }
+    }
+
+    /// One UDP datagram.
+    pub fn udp(
+        &mut self,
+        meta: &PacketMeta,
+        ip: &IpPacket<'_>,
+        udp: &UdpDatagram<'_>,
+        checksum_ok: bool,
+        sink: &mut dyn ConnSink,
+    ) {
+        let key = ConnKey::new(ip.src, udp.sport, ip.dst, udp.dport, 17);
+        let (slot, is_orig) = match self.map.get(&key).copied() {
+            Some(slot) => {
+                let c = self.slots[slot as usize].conn.as_ref().expect("mapped");
+                (slot, c.orig_h == ip.src && c.orig_p == udp.sport)
+            }
+            None => {
+                let flip = self.ports.udp(udp.sport) && !self.ports.udp(udp.dport);
+                let slot = self.create(
+                    key,
+                    meta,
+                    ip.src,
+                    udp.sport,
+                    ip.dst,
+                    udp.dport,
+                    Proto::Udp,
+                    17,
+                    ConnKind::Udp(DatagramConn::default()),
+                    UDP_INACTIVITY,
+                    sink,
+                );
+                if flip {
+                    self.conn_mut(slot).flip();
+                }
+                (slot, !flip)
+            }
+        };
+        let c = self.conn_mut(slot);
+        let ConnKind::Udp(d) = &mut c.kind else {
+            return;
+        };
+        if !checksum_ok {
+            let ctr = if is_orig { &mut d.orig_chk } else { &mut d.resp_chk };
+            c.history.scaled(is_orig, ctr, b'C');
+            self.report(slot, meta.ts, "bad_UDP_checksum", sink);
+            return;
+        }
+        d.add(is_orig, (udp.ulen as u64).saturating_sub(8));
+        c.history.check(is_orig, super::history::bits::DATA, b'D');
+        c.last = meta.ts;
+        let ctr = if is_orig { &mut c.orig } else { &mut c.resp };
+        ctr.pkts += 1;
+        ctr.ip_bytes += ip.ip_len as u64;
+        if udp.ulen as usize != ip.payload_len as usize {
+            self.report(slot, meta.ts, "UDP_datagram_length_mismatch", sink);
+        }
+    }
+
+    /// One ICMP or ICMPv6 message.
+    pub fn icmp(
+        &mut self,
+        meta: &PacketMeta,
+        ip: &IpPacket<'_>,
+        m: &IcmpMessage<'_>,
+        checksum_ok: bool,
+        sink: &mut dyn ConnSink,
+    ) {
+        let (sport, dport) = icmp_ports(m);
+        let proto = ip.proto;
+        let key = ConnKey::new(ip.src, sport, ip.dst, dport, proto);
+        let (slot, is_orig) = match self.map.get(&key).copied() {
+            Some(slot) => {
+                let c = self.slots[slot as usize].conn.as_ref().expect("mapped");
+                (slot, c.orig_h == ip.src && c.orig_p == sport)
+            }
+            None => {
+                let slot = self.create(
+                    key,
+                    meta,
+                    ip.src,
+                    sport,
+                    ip.dst,
+                    dport,
+                    Proto::Icmp,
+                    proto,
+                    ConnKind::Icmp(DatagramConn::default()),
+                    ICMP_INACTIVITY,
+                    sink,
+                );
+                (slot, true)
+            }
+        };
+        if !checksum_ok {
+            self.report(slot, meta.ts, "bad_ICMP_checksum", sink);
+            return;
+        }
+        let c = self.conn_mut(slot);
+        if let ConnKind::Icmp(d) = &mut c.kind {
+            d.add(is_orig, (m.len as u64).saturating_sub(8));
+        }
+        c.last = meta.ts;
+        let ctr = if is_orig { &mut c.orig } else { &mut c.resp };
+        ctr.pkts += 1;
+        ctr.ip_bytes += ip.ip_len as u64;
+    }
+
+    /// A packet of any other IP protocol (Zeek's `unknown_transport` connections).
+    pub fn other(&mut self, meta: &PacketMeta, ip: &IpPacket<'_>, sink: &mut dyn ConnSink) {
+        let key = ConnKey::new(ip.src, 0, ip.dst, 0, ip.proto);
+        let (slot, is_orig) = match self.map.get(&key).copied() {
+            Some(slot) => {
+                let c = self.slots[slot as usize].conn.as_ref().expect("mapped");
+                (slot, c.orig_h == ip.src)
+            }
+            None => {
+                let slot = self.create(
+                    key,
+                    meta,
+                    ip.src,
+                    0,
+                    ip.dst,
+                    0,
+                    Proto::Unknown,
+                    ip.proto,
+                    ConnKind::Other(DatagramConn::default()),
+                    OTHER_INACTIVITY,
+                    sink,
+                );
+                (slot, true)
+            }
+        };
+        let c = self.conn_mut(slot);
+        c.last = meta.ts;
+        let ctr = if is_orig { &mut c.orig } else { &mut c.resp };
+        ctr.pkts += 1;
+        ctr.ip_bytes += ip.ip_len as u64;
+    }
+}
+
+/// Zeek maps ICMP type/code to ports: request/reply pairs share a connection
+/// (orig_p = type, resp_p = the counterpart type), others use the code.
+pub fn icmp_ports(m: &IcmpMessage<'_>) -> (u16, u16) {
+    let t = m.icmp_type;
+    let counterpart = if m.v6 {
+        match t {
+            128 => Some(129),
+            129 => Some(128),
+            130 => Some(131),
+            131 => Some(130),
+            133 => Some(134),
+            134 => Some(133),
+            135 => Some(136),
+            136 => Some(135),
+            139 => Some(140),
+            140 => Some(139),
+            144 => Some(145),
+            145 => Some(144),
+            _ => None,
+        }
+    } else {
+        match t {
+            8 => Some(0),
+            0 => Some(8),
+            13 => Some(14),
+            14 => Some(13),
+            15 => Some(16),
+            16 => Some(15),
+            10 => Some(9),
+            9 => Some(10),
+            17 => Some(18),
+            18 => Some(17),
+            _ => None,
+        }
+    };
+    (t as u16, counterpart.unwrap_or(m.code) as u16)
+}

@@ -1,0 +1,152 @@
+//! The `sandpiper` binary.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Instant;
+
+use clap::Parser;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use sandpiper::capture::{self, EndReason, PacketHandler};
+use sandpiper::cli::{Args, FormatArg};
+use sandpiper::engine::{Engine, EngineConfig};
+use sandpiper::log::LogFormat;
+use sandpiper::site::LocalNets;
+
+/// Feeds the engine and moves the progress bar every so many packets.
+struct Feed<'a> {
+    engine: &'a mut Engine,
+    bar: Option<&'a ProgressBar>,
+    /// Bytes read from the file so far (record headers included).
+    offset: u64,
+    since_tick: u32,
+}
+
+impl PacketHandler for Feed<'_> {
+    fn packet(&mut self, ts: i64, dlt: i32, data: &[u8], wire_len: u32) {
+        self.engine.packet(ts, dlt, data, wire_len);
+        self.offset += data.len() as u64 + 16;
+        self.since_tick += 1;
+        if self.since_tick >= 65_536 {
+            self.since_tick = 0;
+            if let Some(b) = self.bar {
+                b.set_position(self.offset);
+            }
+        }
+    }
+}
+
+fn run(args: Args) -> Result<(), String> {
+    let local_nets = match &args.local_nets {
+        Some(s) => LocalNets::parse_list(s).map_err(|e| format!("--local-nets: {e}"))?,
+        None => LocalNets::default(),
+    };
+    if args.read.is_empty() && args.interface.is_none() {
+        return Err("nothing to do: give -r FILE or -i IFACE (see --help)".into());
+    }
+    std::fs::create_dir_all(&args.logdir)
+        .map_err(|e| format!("cannot create log directory {}: {e}", args.logdir.display()))?;
+
+    // Open every input before analysing anything, so a bad file fails fast.
+    let mut files = Vec::new();
+    for p in &args.read {
+        files.push(capture::open_file(p, args.filter.as_deref())?);
+    }
+    let mut live = match &args.interface {
+        Some(i) => Some(capture::open_live(i, args.filter.as_deref(), args.snaplen)?),
+        None => None,
+    };
+
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&stop)).map_err(|e| format!("signal setup: {e}"))?;
+    }
+
+    let mut engine = Engine::new(EngineConfig {
+        ignore_checksums: args.ignore_checksums,
+        log_dir: args.logdir.clone(),
+        format: match args.log_format {
+            FormatArg::Tsv => LogFormat::Tsv,
+            FormatArg::Json => LogFormat::Json,
+        },
+        local_nets,
+        seed: args.seed,
+        max_flows: args.max_flows,
+        ..EngineConfig::default()
+    });
+
+    let started = Instant::now();
+    let show_bar = !args.quiet && std::io::stderr().is_terminal() && live.is_none();
+    let total: u64 = args.read.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum();
+    let bar = show_bar.then(|| {
+        let b = ProgressBar::new(total);
+        b.set_style(
+            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {bytes_per_sec}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        b
+    });
+    let mut feed = Feed {
+        engine: &mut engine,
+        bar: bar.as_ref(),
+        offset: 0,
+        since_tick: 0,
+    };
+
+    let mut warnings = Vec::new();
+    for (cap, path) in files.iter_mut().zip(&args.read) {
+        match capture::read_file(cap, &mut feed, &stop) {
+            EndReason::Exhausted => {}
+            EndReason::Stopped => break,
+            EndReason::Truncated(e) => {
+                warnings.push(format!("{}: {e}; analysed the packets before it", path.display()))
+            }
+        }
+    }
+    let mut live_stats = None;
+    if let Some(cap) = live.as_mut() {
+        live_stats = Some(capture::read_live(cap, &mut feed, &stop)?);
+    }
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    let stats = engine.finish().map_err(|e| format!("writing logs: {e}"))?;
+    for w in &warnings {
+        eprintln!("sandpiper: warning: {w}");
+    }
+    if !args.quiet {
+        let secs = started.elapsed().as_secs_f64().max(1e-9);
+        let mut line = format!(
+            "sandpiper: {} packets, {} bytes, {} connections, {} weirds in {:.2}s ({:.0} Mbit/s, {:.1} kpkt/s); logs in {}",
+            stats.packets,
+            stats.bytes,
+            stats.connections,
+            stats.weirds,
+            secs,
+            stats.bytes as f64 * 8.0 / secs / 1e6,
+            stats.packets as f64 / secs / 1e3,
+            args.logdir.display()
+        );
+        if let Some(ls) = live_stats {
+            line.push_str(&format!(
+                "; capture: {} received, {} dropped, {} dropped by interface",
+                ls.received, ls.dropped, ls.if_dropped
+            ));
+        }
+        eprintln!("{line}");
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sandpiper: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,103 @@
+#!/usr/bin/env python3
+"""Run sandpiper over every case of a Zeek corpus manifest and score the logs.
+
+Each case's traces are read in order (-r ... -r ...) with the case's options
+(-C for ignore_checksums, -f for a BPF filter) into RUN_DIR/<case-id>/, then
+../shared/tools/zeek_compare.py scores RUN_DIR against the baselines.
+
+    python3 tests/corpus/run.py --bin target/release/sandpiper \\
+        --manifest ../shared/corpus/zeek/manifest.json --run-dir /tmp/sp-corpus --logs conn
+
+Exit status: 0, or 1 when --min-score is given and the overall score is below it.
+"""
+import argparse
+import concurrent.futures
+import fnmatch
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+
+def case_command(binary, base, case, out_dir):
+    cmd = [binary, "-q", "--seed", "1", "--logdir", out_dir]
+    for t in case["traces"]:
+        cmd += ["-r", os.path.join(base, t["path"])]
+    if case.get("ignore_checksums"):
+        cmd.append("-C")
+    if case.get("filter"):
+        cmd += ["-f", case["filter"]]
+    return cmd
+
+
+def run_case(binary, base, case, run_dir):
+    out_dir = os.path.join(run_dir, case["id"])
+    shutil.rmtree(out_dir, ignore_errors=True)
+    os.makedirs(out_dir)
+    cmd = case_command(binary, base, case, out_dir)
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    return case["id"], p.returncode, p.stderr.strip()
+
+
+def main():
+    here = os.path.dirname(os.path.abspath(__file__))
+    repo = os.path.dirname(os.path.dirname(here))
+    shared = os.path.join(os.path.dirname(repo), "shared")
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bin", default=os.path.join(repo, "target", "release", "sandpiper"))
+    ap.add_argument("--manifest", default=os.path.join(shared, "corpus", "zeek", "manifest.json"))
+    ap.add_argument("--compare", default=os.path.join(shared, "tools", "zeek_compare.py"))
+    ap.add_argument("--run-dir", required=True)
+    ap.add_argument("--logs", default="conn", help="comma-separated log types to score (default conn)")
+    ap.add_argument("--cases", default="*", help="glob over case ids")
+    ap.add_argument("--include-custom", action="store_true")
+    ap.add_argument("--min-score", type=float, default=None)
+    ap.add_argument("--json", help="write zeek_compare's JSON result here")
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
+    a = ap.parse_args()
+
+    with open(a.manifest) as f:
+        manifest = json.load(f)
+    base = os.path.dirname(os.path.abspath(a.manifest))
+    wanted = set(a.logs.split(","))
+    cases = [
+        c for c in manifest["cases"]
+        if fnmatch.fnmatch(c["id"], a.cases)
+        and (a.include_custom or not c.get("custom"))
+        and any(b["log"] in wanted for b in c["baselines"])
+    ]
+    os.makedirs(a.run_dir, exist_ok=True)
+    failures = []
+    with concurrent.futures.ThreadPoolExecutor(max_workers=a.jobs) as pool:
+        for cid, rc, err in pool.map(lambda c: run_case(a.bin, base, c, a.run_dir), cases):
+            if rc != 0:
+                failures.append((cid, rc, err))
+    for cid, rc, err in failures:
+        print(f"run failed: {cid} (exit {rc}): {err.splitlines()[-1] if err else ''}", file=sys.stderr)
+    print(f"ran {len(cases)} cases into {a.run_dir} ({len(failures)} failed)")
+
+    cmd = [sys.executable, a.compare, "--manifest", a.manifest, "--run-dir", a.run_dir,
+           "--logs", a.logs, "--cases", a.cases, "--only-present"]
+    if a.include_custom:
+        cmd.append("--include-custom")
+    text = subprocess.run(cmd, capture_output=True, text=True).stdout
+    print(text)
+    res = json.loads(subprocess.run(cmd + ["--json"], capture_output=True, text=True).stdout)
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(res, f, indent=1)
+    overall = res.get("overall", {}).get("score")
+    if overall is None:
+        overall = res.get("score")
+    print(f"OVERALL {overall}")
+    if failures:
+        return 1
+    if a.min_score is not None and (overall is None or overall < a.min_score):
+        print(f"score {overall} is below the floor {a.min_score}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
