@@ -119,14 +119,19 @@ pub fn decode_ipv6(data: &[u8], snap_cut: bool) -> Result<IpPacket<'_>, &'static
     let mut payload = rest;
     for ext in exts.clone().into_iter() {
         if let Ipv6ExtensionSlice::Fragment(f) = ext {
-            if f.is_fragmenting_payload() {
+            // Read offset and M flag from the bytes: etherparse 0.19 decodes these
+            // two fields with the wrong bit positions.
+            let b = f.slice();
+            let offset = (((b[2] as u32) << 5) | ((b[3] as u32) >> 3)) * 8;
+            let more = b[3] & 1 != 0;
+            if offset != 0 || more {
                 // Everything after the fragment header is fragment data, even if
                 // etherparse went on reading it as extension headers.
-                let at = f.slice().as_ptr() as usize - body.as_ptr() as usize + f.slice().len();
+                let at = b.as_ptr() as usize - body.as_ptr() as usize + b.len();
                 frag = Some(FragInfo {
-                    id: f.identification(),
-                    offset: f.fragment_offset().value() as u32 * 8,
-                    more: f.more_fragments(),
+                    id: u32::from_be_bytes([b[4], b[5], b[6], b[7]]),
+                    offset,
+                    more,
                 });
                 hdr_len = 40 + at;
                 proto = f.next_header().0;

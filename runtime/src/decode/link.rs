@@ -83,10 +83,15 @@ pub fn decode_link(dlt: i32, frame: &[u8]) -> Result<LinkFrame<'_>, LinkError> {
         linktype::IPV6 => Ok(l3(L3Kind::Ipv6, frame)),
         linktype::NULL | linktype::LOOP => decode_null(dlt, frame),
         linktype::LINUX_SLL => {
-            let h = LinuxSllHeaderSlice::from_slice(frame).map_err(|_| "truncated_link_header")?;
+            // etherparse rejects some ARPHRD types seen in real captures; the
+            // protocol field sits at a fixed offset either way.
+            let hlen = match LinuxSllHeaderSlice::from_slice(frame) {
+                Ok(h) => h.slice().len(),
+                Err(_) if frame.len() >= 16 => 16,
+                Err(_) => return Err("truncated_link_header"),
+            };
             let proto = u16::from_be_bytes([frame[14], frame[15]]);
-            let rest = &frame[h.slice().len()..];
-            Ok(by_ethertype(proto, rest, None, None))
+            Ok(by_ethertype(proto, &frame[hlen..], None, None))
         }
         linktype::LINUX_SLL2 => {
             // SLL2: protocol(2) reserved(2) ifindex(4) hatype(2) pkttype(1) addrlen(1) addr(8)
