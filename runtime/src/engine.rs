@@ -3,14 +3,18 @@
 
 use std::collections::HashMap;
 use std::io;
+use std::net::IpAddr;
 use std::path::PathBuf;
 
 use crate::decode::frag::{FragOutcome, FragPool};
 use crate::decode::ip::{decode_ipv4, decode_ipv6, skip_ipv6_extensions};
-use crate::decode::{decode_link, decode_transport, transport_checksum_ok, IpPacket, L3Kind, Transport};
+use crate::decode::tunnel::{self, Inner, UdpTunnel};
+use crate::decode::{
+    decode_link, decode_transport, linktype, transport_checksum_ok, IpPacket, L3Kind, LinkFrame, Transport,
+};
 use crate::flow::ports::ServerPorts;
 use crate::flow::table::{ConnSink, ConnTable, PacketMeta, TableConfig};
-use crate::flow::uid::UidGen;
+use crate::flow::uid::{Uid, UidGen};
 use crate::flow::Conn;
 use crate::log::{self, LogFormat, LogWriter, Value};
 use crate::site::LocalNets;
@@ -159,8 +163,17 @@ impl ConnSink for Logs {
         let mut ub = [0u8; 24];
         let uid = c.uid.render(b'C', &mut ub);
         let cid = c.community_id();
+        // Rendered uids of the tunnel parents (at most 8, see the flow table).
+        let mut bufs = [[0u8; 24]; 8];
+        let mut names: [&str; 8] = [""; 8];
+        let mut n = 0;
+        for (p, b) in c.tunnel_parents.iter().zip(bufs.iter_mut()) {
+            names[n] = p.render(b'C', b);
+            n += 1;
+        }
+        let parents = &names[..n];
         let mut row = [Value::Unset; 23];
-        log::conn::row(c, &self.local, uid, &cid, &mut row);
+        log::conn::row(c, &self.local, uid, &cid, parents, &mut row);
         self.write(Stream::Conn, &row);
     }
 
@@ -197,7 +210,14 @@ pub struct Engine {
     pub logs: Logs,
     pub stats: Stats,
     last_frag_expire: i64,
+    ip_tunnels: HashMap<(IpAddr, IpAddr), Uid>,
+    tunnel_uids: UidGen,
 }
+
+/// Tunnels inside tunnels are followed this deep (Zeek's Tunnel::max_depth).
+const MAX_TUNNEL_DEPTH: u8 = 2;
+/// IP tunnel endpoint pairs remembered at most.
+const MAX_IP_TUNNELS: usize = 65_536;
 
 impl Engine {
     pub fn new(cfg: EngineConfig) -> Self {
@@ -214,6 +234,8 @@ impl Engine {
             logs: Logs::new(cfg.log_dir, cfg.format, cfg.local_nets),
             stats: Stats::default(),
             last_frag_expire: i64::MIN,
+            ip_tunnels: HashMap::new(),
+            tunnel_uids: UidGen::new(cfg.seed.map(|s| s ^ 0x7475_6e6e_656c)),
         }
     }
 
@@ -236,6 +258,11 @@ impl Engine {
             Err(w) => return self.logs.net_weird(ts, w),
         };
         let snap_cut = (data.len() as u32) < wire_len;
+        self.frame(ts, frame, snap_cut, None, 0);
+    }
+
+    /// Network layer and up, for an outer frame or one that came out of a tunnel.
+    fn frame(&mut self, ts: i64, frame: LinkFrame<'_>, snap_cut: bool, parent: Option<Uid>, depth: u8) {
         let ip = match frame.kind {
             L3Kind::Ipv4 => decode_ipv4(frame.l3, !self.ignore_checksums, snap_cut),
             L3Kind::Ipv6 => decode_ipv6(frame.l3, snap_cut),
@@ -247,11 +274,12 @@ impl Engine {
         };
         let meta = PacketMeta {
             ts,
+            tunnel_parent: parent,
             vlan: frame.vlan,
             inner_vlan: frame.inner_vlan,
         };
         if ip.frag.is_none() {
-            return self.ip_packet(&meta, &ip);
+            return self.ip_packet(&meta, &ip, snap_cut, depth);
         }
         match self.frags.add(ts, &ip) {
             Ok(FragOutcome::Incomplete) => {}
@@ -260,7 +288,6 @@ impl Engine {
                 if p.is_v6() {
                     match skip_ipv6_extensions(p.proto, p.payload) {
                         Ok((proto, rest)) => {
-                            p.header = &whole.header;
                             p.proto = proto;
                             p.payload = rest;
                             p.payload_len = rest.len() as u32;
@@ -272,14 +299,29 @@ impl Engine {
                         }
                     }
                 }
-                self.ip_packet(&meta, &p);
+                self.ip_packet(&meta, &p, snap_cut, depth);
                 self.frags.recycle(whole);
             }
             Err(w) => self.logs.net_weird(ts, w),
         }
     }
 
-    fn ip_packet(&mut self, meta: &PacketMeta, ip: &IpPacket<'_>) {
+    fn ip_packet(&mut self, meta: &PacketMeta, ip: &IpPacket<'_>, snap_cut: bool, depth: u8) {
+        // IP-in-IP and GRE: the tunnel is an IP pair, not a logged connection.
+        if matches!(ip.proto, 4 | 41 | 47) {
+            let inner = if ip.proto == 47 {
+                tunnel::gre(ip.payload)
+            } else {
+                Ok(Inner::Ip(ip.payload))
+            };
+            match inner {
+                Ok(inner) => {
+                    let parent = self.ip_tunnel_uid(ip);
+                    return self.inner(meta.ts, inner, snap_cut, parent, depth);
+                }
+                Err(w) => return self.logs.net_weird(meta.ts, w),
+            }
+        }
         let t = match decode_transport(ip) {
             Ok(t) => t,
             Err(w) => return self.logs.net_weird(meta.ts, w),
@@ -287,10 +329,51 @@ impl Engine {
         let ok = self.ignore_checksums || transport_checksum_ok(ip);
         match t {
             Transport::Tcp(seg) => self.table.tcp(meta, ip, &seg, ok, &mut self.logs),
-            Transport::Udp(u) => self.table.udp(meta, ip, &u, ok, &mut self.logs),
+            Transport::Udp(u) => {
+                let slot = self.table.udp(meta, ip, &u, ok, &mut self.logs);
+                let tun = UdpTunnel::by_port(u.dport).or_else(|| UdpTunnel::by_port(u.sport));
+                if let (Some(slot), Some(tun)) = (slot, tun) {
+                    if let Ok(inner) = tun.decapsulate(u.payload) {
+                        let Some(conn) = self.table.conn_at(slot) else {
+                            return;
+                        };
+                        if let Some(svc) = tun.service() {
+                            conn.service = Some(svc);
+                        }
+                        let parent = conn.uid;
+                        self.inner(meta.ts, inner, snap_cut, parent, depth);
+                    }
+                }
+            }
             Transport::Icmp(m) => self.table.icmp(meta, ip, &m, ok, &mut self.logs),
             Transport::Other => self.table.other(meta, ip, &mut self.logs),
         }
+    }
+
+    /// Analyses what came out of a tunnel.
+    fn inner(&mut self, ts: i64, inner: Inner<'_>, snap_cut: bool, parent: Uid, depth: u8) {
+        if depth >= MAX_TUNNEL_DEPTH {
+            return self.logs.net_weird(ts, "exceeded_tunnel_max_depth");
+        }
+        let frame = match inner {
+            Inner::Ethernet(d) => decode_link(linktype::EN10MB, d),
+            Inner::Ip(d) => decode_link(linktype::RAW, d),
+            Inner::Ppp(d) => decode_link(linktype::PPP, d),
+        };
+        match frame {
+            Ok(f) => self.frame(ts, f, snap_cut, Some(parent), depth + 1),
+            Err(w) => self.logs.net_weird(ts, w),
+        }
+    }
+
+    /// A stable uid per IP tunnel endpoint pair (Zeek's EncapsulatingConn uid).
+    fn ip_tunnel_uid(&mut self, ip: &IpPacket<'_>) -> Uid {
+        let key = if ip.src <= ip.dst { (ip.src, ip.dst) } else { (ip.dst, ip.src) };
+        if self.ip_tunnels.len() >= MAX_IP_TUNNELS {
+            self.ip_tunnels.clear();
+        }
+        let uids = &mut self.tunnel_uids;
+        *self.ip_tunnels.entry(key).or_insert_with(|| uids.next_uid())
     }
 
     /// End of input: every connection is logged and every log closed.

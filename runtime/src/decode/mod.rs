@@ -7,6 +7,7 @@ pub mod checksum;
 pub mod frag;
 pub mod ip;
 pub mod link;
+pub mod tunnel;
 
 use etherparse::{TcpSlice, UdpSlice};
 

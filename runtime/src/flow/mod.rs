@@ -98,6 +98,10 @@ pub struct Conn {
     pub inner_vlan: Option<u16>,
     /// Weird names already reported for this connection (Zeek logs each once).
     pub weirds: Vec<&'static str>,
+    /// Protocol confirmed on this connection (natively decoded tunnels for now).
+    pub service: Option<&'static str>,
+    /// The encapsulating connections this one was seen inside (Zeek's tunnel_parents).
+    pub tunnel_parents: Vec<Uid>,
 }
 
 impl Conn {

@@ -82,6 +82,8 @@ pub struct ConnTable {
 /// Per-packet facts shared by all protocols.
 pub struct PacketMeta {
     pub ts: i64,
+    /// Uid of the tunnel connection this packet came out of.
+    pub tunnel_parent: Option<super::uid::Uid>,
     pub vlan: Option<u16>,
     pub inner_vlan: Option<u16>,
 }
@@ -257,6 +259,8 @@ impl ConnTable {
             vlan: meta.vlan,
             inner_vlan: meta.inner_vlan,
             weirds: Vec::new(),
+            service: None,
+            tunnel_parents: meta.tunnel_parent.into_iter().collect(),
         };
         let slot = match self.free.pop() {
             Some(i) => {
@@ -284,6 +288,18 @@ impl ConnTable {
 
     fn conn_mut(&mut self, slot: u32) -> &mut Conn {
         self.slots[slot as usize].conn.as_mut().expect("live slot")
+    }
+
+    /// Records a new encapsulating connection (both directions of a tunnel may
+    /// arrive over different outer flows).
+    fn note_parent(&mut self, slot: u32, meta: &PacketMeta) {
+        const MAX_PARENTS: usize = 8;
+        if let Some(p) = meta.tunnel_parent {
+            let c = self.conn_mut(slot);
+            if !c.tunnel_parents.contains(&p) && c.tunnel_parents.len() < MAX_PARENTS {
+                c.tunnel_parents.push(p);
+            }
+        }
     }
 
     fn report(&mut self, slot: u32, ts: i64, name: &'static str, sink: &mut dyn ConnSink) {
@@ -347,6 +363,7 @@ impl ConnTable {
             }
         };
 
+        self.note_parent(slot, meta);
         let c = self.conn_mut(slot);
         let ConnKind::Tcp(tc) = &mut c.kind else {
             return;
@@ -419,7 +436,7 @@ impl ConnTable {
         udp: &UdpDatagram<'_>,
         checksum_ok: bool,
         sink: &mut dyn ConnSink,
-    ) {
+    ) -> Option<u32> {
         let key = ConnKey::new(ip.src, udp.sport, ip.dst, udp.dport, 17);
         let (slot, is_orig) = match self.map.get(&key).copied() {
             Some(slot) => {
@@ -447,15 +464,16 @@ impl ConnTable {
                 (slot, !flip)
             }
         };
+        self.note_parent(slot, meta);
         let c = self.conn_mut(slot);
         let ConnKind::Udp(d) = &mut c.kind else {
-            return;
+            return None;
         };
         if !checksum_ok {
             let ctr = if is_orig { &mut d.orig_chk } else { &mut d.resp_chk };
             c.history.scaled(is_orig, ctr, b'C');
             self.report(slot, meta.ts, "bad_UDP_checksum", sink);
-            return;
+            return None;
         }
         d.add(is_orig, (udp.ulen as u64).saturating_sub(8));
         c.history.check(is_orig, super::history::bits::DATA, b'D');
@@ -466,6 +484,12 @@ impl ConnTable {
         if udp.ulen as usize != ip.payload_len as usize {
             self.report(slot, meta.ts, "UDP_datagram_length_mismatch", sink);
         }
+        Some(slot)
+    }
+
+    /// The live connection in `slot` (as returned by [`ConnTable::udp`]).
+    pub fn conn_at(&mut self, slot: u32) -> Option<&mut Conn> {
+        self.slots.get_mut(slot as usize).and_then(|s| s.conn.as_mut())
     }
 
     /// One ICMP or ICMPv6 message.
@@ -502,6 +526,7 @@ impl ConnTable {
                 (slot, true)
             }
         };
+        self.note_parent(slot, meta);
         if !checksum_ok {
             self.report(slot, meta.ts, "bad_ICMP_checksum", sink);
             return;
@@ -541,6 +566,7 @@ impl ConnTable {
                 (slot, true)
             }
         };
+        self.note_parent(slot, meta);
         let c = self.conn_mut(slot);
         c.last = meta.ts;
         let ctr = if is_orig { &mut c.orig } else { &mut c.resp };

@@ -41,6 +41,7 @@ pub fn row<'a>(
     local: &LocalNets,
     uid: &'a str,
     cid: &'a str,
+    parents: &'a [&'a str],
     row: &mut [Value<'a>; 23],
 ) {
     let dur = c.duration();
@@ -54,7 +55,10 @@ pub fn row<'a>(
         Value::Addr(c.resp_h),
         Value::Port(c.resp_p),
         Value::Enum(c.proto.as_str()),
-        Value::Unset,
+        match c.service {
+            Some(s) => Value::Str(s),
+            None => Value::Unset,
+        },
         // Zeek sets duration and byte counts only for a positive duration.
         if dur > 0 { Value::Interval(dur) } else { Value::Unset },
         if dur > 0 { Value::Count(ob) } else { Value::Unset },
@@ -68,7 +72,7 @@ pub fn row<'a>(
         Value::Count(c.orig.ip_bytes),
         Value::Count(c.resp.pkts),
         Value::Count(c.resp.ip_bytes),
-        Value::Unset,
+        if parents.is_empty() { Value::Unset } else { Value::Set(parents) },
         Value::Count(c.ip_proto as u64),
         Value::Str(cid),
     ];

@@ -99,6 +99,7 @@ impl Sim {
         };
         let meta = PacketMeta {
             ts: self.ts,
+            tunnel_parent: None,
             vlan: None,
             inner_vlan: None,
         };
