@@ -27,12 +27,16 @@ pub struct LiveStats {
 }
 
 fn ts_us(h: &pcap::PacketHeader) -> i64 {
-    h.ts.tv_sec as i64 * 1_000_000 + h.ts.tv_usec as i64
+    // time_t and suseconds_t are i64 on 64-bit Linux but not everywhere.
+    #[allow(clippy::unnecessary_cast)]
+    let us = h.ts.tv_sec as i64 * 1_000_000 + h.ts.tv_usec as i64;
+    us
 }
 
 /// Opens a capture file, checking that its link type is one we decode.
 pub fn open_file(path: &Path, filter: Option<&str>) -> Result<Capture<Offline>, String> {
-    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let meta =
+        std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     if meta.is_dir() {
         return Err(format!("cannot read {}: is a directory", path.display()));
     }
@@ -44,7 +48,9 @@ pub fn open_file(path: &Path, filter: Option<&str>) -> Result<Capture<Offline>, 
             "{}: unsupported link type {} ({})",
             path.display(),
             dlt,
-            cap.get_datalink().get_name().unwrap_or_else(|_| "unknown".into())
+            cap.get_datalink()
+                .get_name()
+                .unwrap_or_else(|_| "unknown".into())
         ));
     }
     if let Some(f) = filter {
@@ -78,7 +84,11 @@ pub fn read_file(
 }
 
 /// Opens a live capture on `iface`.
-pub fn open_live(iface: &str, filter: Option<&str>, snaplen: i32) -> Result<Capture<Active>, String> {
+pub fn open_live(
+    iface: &str,
+    filter: Option<&str>,
+    snaplen: i32,
+) -> Result<Capture<Active>, String> {
     let cap = Capture::from_device(iface)
         .map_err(|e| format!("cannot capture on {iface}: {}", clean(&e.to_string())))?
         .promisc(true)

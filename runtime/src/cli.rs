@@ -18,7 +18,12 @@ pub enum FormatArg {
 pub struct Args {
     /// Read packets from a pcap or pcapng file; repeat to read several files in
     /// order as one stream (as Zeek does).
-    #[arg(short = 'r', long = "read", value_name = "FILE", conflicts_with = "interface")]
+    #[arg(
+        short = 'r',
+        long = "read",
+        value_name = "FILE",
+        conflicts_with = "interface"
+    )]
     pub read: Vec<PathBuf>,
 
     /// Capture live from a network interface (libpcap); stop with Ctrl-C or SIGTERM.

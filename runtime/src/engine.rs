@@ -10,7 +10,8 @@ use crate::decode::frag::{FragOutcome, FragPool};
 use crate::decode::ip::{decode_ipv4, decode_ipv6, skip_ipv6_extensions};
 use crate::decode::tunnel::{self, Inner, UdpTunnel};
 use crate::decode::{
-    decode_link, decode_transport, linktype, transport_checksum_ok, IpPacket, L3Kind, LinkFrame, Transport,
+    decode_link, decode_transport, linktype, transport_checksum_ok, IpPacket, L3Kind, LinkFrame,
+    Transport,
 };
 use crate::flow::ports::ServerPorts;
 use crate::flow::table::{ConnSink, ConnTable, PacketMeta, TableConfig};
@@ -117,7 +118,10 @@ impl Logs {
 
     /// Flushes and closes every open log.
     pub fn finish(&mut self) -> io::Result<()> {
-        for w in [self.conn.as_mut(), self.weird.as_mut()].into_iter().flatten() {
+        for w in [self.conn.as_mut(), self.weird.as_mut()]
+            .into_iter()
+            .flatten()
+        {
             w.finish()?;
         }
         match self.error.take() {
@@ -189,7 +193,11 @@ impl ConnSink for Logs {
                 Value::Addr(c.resp_h),
                 Value::Port(c.resp_p),
                 Value::Str(name),
-                if addl.is_empty() { Value::Unset } else { Value::Str(addl) },
+                if addl.is_empty() {
+                    Value::Unset
+                } else {
+                    Value::Str(addl)
+                },
                 Value::Bool(false),
                 Value::Str("zeek"),
                 Value::Str(log::weird::source_of(name)),
@@ -262,7 +270,14 @@ impl Engine {
     }
 
     /// Network layer and up, for an outer frame or one that came out of a tunnel.
-    fn frame(&mut self, ts: i64, frame: LinkFrame<'_>, snap_cut: bool, parent: Option<Uid>, depth: u8) {
+    fn frame(
+        &mut self,
+        ts: i64,
+        frame: LinkFrame<'_>,
+        snap_cut: bool,
+        parent: Option<Uid>,
+        depth: u8,
+    ) {
         let ip = match frame.kind {
             L3Kind::Ipv4 => decode_ipv4(frame.l3, !self.ignore_checksums, snap_cut),
             L3Kind::Ipv6 => decode_ipv6(frame.l3, snap_cut),
@@ -368,12 +383,19 @@ impl Engine {
 
     /// A stable uid per IP tunnel endpoint pair (Zeek's EncapsulatingConn uid).
     fn ip_tunnel_uid(&mut self, ip: &IpPacket<'_>) -> Uid {
-        let key = if ip.src <= ip.dst { (ip.src, ip.dst) } else { (ip.dst, ip.src) };
+        let key = if ip.src <= ip.dst {
+            (ip.src, ip.dst)
+        } else {
+            (ip.dst, ip.src)
+        };
         if self.ip_tunnels.len() >= MAX_IP_TUNNELS {
             self.ip_tunnels.clear();
         }
         let uids = &mut self.tunnel_uids;
-        *self.ip_tunnels.entry(key).or_insert_with(|| uids.next_uid())
+        *self
+            .ip_tunnels
+            .entry(key)
+            .or_insert_with(|| uids.next_uid())
     }
 
     /// End of input: every connection is logged and every log closed.

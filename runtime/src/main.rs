@@ -61,7 +61,8 @@ fn run(args: Args) -> Result<(), String> {
 
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, Arc::clone(&stop)).map_err(|e| format!("signal setup: {e}"))?;
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .map_err(|e| format!("signal setup: {e}"))?;
     }
 
     let mut engine = Engine::new(EngineConfig {
@@ -79,12 +80,19 @@ fn run(args: Args) -> Result<(), String> {
 
     let started = Instant::now();
     let show_bar = !args.quiet && std::io::stderr().is_terminal() && live.is_none();
-    let total: u64 = args.read.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum();
+    let total: u64 = args
+        .read
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
     let bar = show_bar.then(|| {
         let b = ProgressBar::new(total);
         b.set_style(
-            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {bytes_per_sec}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {bytes_per_sec}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         b
     });
@@ -100,9 +108,10 @@ fn run(args: Args) -> Result<(), String> {
         match capture::read_file(cap, &mut feed, &stop) {
             EndReason::Exhausted => {}
             EndReason::Stopped => break,
-            EndReason::Truncated(e) => {
-                warnings.push(format!("{}: {e}; analysed the packets before it", path.display()))
-            }
+            EndReason::Truncated(e) => warnings.push(format!(
+                "{}: {e}; analysed the packets before it",
+                path.display()
+            )),
         }
     }
     let mut live_stats = None;

@@ -23,17 +23,27 @@ impl Cidr {
             Some((a, l)) => (a, Some(l)),
             None => (s, None),
         };
-        let addr: IpAddr = a.trim().parse().map_err(|_| format!("bad address in '{s}'"))?;
+        let addr: IpAddr = a
+            .trim()
+            .parse()
+            .map_err(|_| format!("bad address in '{s}'"))?;
         let (v, v6) = bits(addr);
         let max = if v6 { 128 } else { 32 };
         let len: u8 = match l {
-            Some(l) => l.trim().parse().map_err(|_| format!("bad prefix length in '{s}'"))?,
+            Some(l) => l
+                .trim()
+                .parse()
+                .map_err(|_| format!("bad prefix length in '{s}'"))?,
             None => max,
         };
         if len > max {
             return Err(format!("prefix length {len} too long in '{s}'"));
         }
-        Ok(Cidr { addr: v & mask(len, max), len, v6 })
+        Ok(Cidr {
+            addr: v & mask(len, max),
+            len,
+            v6,
+        })
     }
 
     pub fn contains(&self, a: IpAddr) -> bool {
@@ -46,7 +56,11 @@ fn mask(len: u8, max: u8) -> u128 {
     if len == 0 {
         0
     } else {
-        let all: u128 = if max == 128 { u128::MAX } else { u32::MAX as u128 };
+        let all: u128 = if max == 128 {
+            u128::MAX
+        } else {
+            u32::MAX as u128
+        };
         all & !((1u128 << (max - len)) - 1)
     }
 }
@@ -55,11 +69,32 @@ fn mask(len: u8, max: u8) -> u128 {
 /// local network control block 224.0.0.0/24 as Zeek has it), which
 /// current Zeek counts as local by default (`Site::private_address_space_is_local`).
 pub const PRIVATE_SPACE: &[&str] = &[
-    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
-    "172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24", "224.0.0.0/24", "192.88.99.0/24", "192.168.0.0/16",
-    "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24", "240.0.0.0/4", "255.255.255.255/32",
-    "::/128", "::1/128", "::ffff:0:0/96", "64:ff9b:1::/48", "100::/64", "2001::/23",
-    "2001:db8::/32", "2002::/16", "fc00::/7", "fe80::/10",
+    "0.0.0.0/8",
+    "10.0.0.0/8",
+    "100.64.0.0/10",
+    "127.0.0.0/8",
+    "169.254.0.0/16",
+    "172.16.0.0/12",
+    "192.0.0.0/24",
+    "192.0.2.0/24",
+    "224.0.0.0/24",
+    "192.88.99.0/24",
+    "192.168.0.0/16",
+    "198.18.0.0/15",
+    "198.51.100.0/24",
+    "203.0.113.0/24",
+    "240.0.0.0/4",
+    "255.255.255.255/32",
+    "::/128",
+    "::1/128",
+    "::ffff:0:0/96",
+    "64:ff9b:1::/48",
+    "100::/64",
+    "2001::/23",
+    "2001:db8::/32",
+    "2002::/16",
+    "fc00::/7",
+    "fe80::/10",
 ];
 
 #[derive(Debug, Clone)]
@@ -70,7 +105,10 @@ pub struct LocalNets {
 impl Default for LocalNets {
     fn default() -> Self {
         LocalNets {
-            nets: PRIVATE_SPACE.iter().map(|s| Cidr::parse(s).expect("valid builtin")).collect(),
+            nets: PRIVATE_SPACE
+                .iter()
+                .map(|s| Cidr::parse(s).expect("valid builtin"))
+                .collect(),
         }
     }
 }
@@ -97,10 +135,24 @@ mod tests {
     #[test]
     fn defaults_cover_private_space() {
         let l = LocalNets::default();
-        for a in ["10.1.2.3", "192.168.1.1", "172.20.0.1", "fe80::1", "fd00::5", "127.0.0.1", "224.0.0.251"] {
+        for a in [
+            "10.1.2.3",
+            "192.168.1.1",
+            "172.20.0.1",
+            "fe80::1",
+            "fd00::5",
+            "127.0.0.1",
+            "224.0.0.251",
+        ] {
             assert!(l.is_local(a.parse().unwrap()), "{a}");
         }
-        for a in ["8.8.8.8", "172.32.0.1", "2607:f8b0::1", "239.1.1.1", "ff02::1"] {
+        for a in [
+            "8.8.8.8",
+            "172.32.0.1",
+            "2607:f8b0::1",
+            "239.1.1.1",
+            "ff02::1",
+        ] {
             assert!(!l.is_local(a.parse().unwrap()), "{a}");
         }
     }

@@ -159,7 +159,7 @@ impl FragPool {
         if end > MAX_DATAGRAM {
             return Err("excessively_large_fragment");
         }
-        if info.more && len % 8 != 0 {
+        if info.more && !len.is_multiple_of(8) {
             return Err("fragment_size_inconsistency");
         }
         let key = FragKey {
@@ -229,13 +229,21 @@ impl FragPool {
                 while i < p.have.len() && p.have[i].1 <= cur {
                     i += 1;
                 }
-                let next_start = if i < p.have.len() { p.have[i].0.max(cur) } else { e };
+                let next_start = if i < p.have.len() {
+                    p.have[i].0.max(cur)
+                } else {
+                    e
+                };
                 let stop = next_start.min(e);
                 if cur < stop {
                     p.data[cur as usize..stop as usize]
                         .copy_from_slice(&ip.payload[(cur - s) as usize..(stop - s) as usize]);
                 }
-                cur = if i < p.have.len() { p.have[i].1.max(stop) } else { e };
+                cur = if i < p.have.len() {
+                    p.have[i].1.max(stop)
+                } else {
+                    e
+                };
             }
             insert_range(&mut p.have, s, e);
             if overlap_differs {
@@ -335,7 +343,11 @@ mod tests {
             header: hdr,
             payload,
             payload_len: payload.len() as u32,
-            frag: Some(FragInfo { id: 9, offset, more }),
+            frag: Some(FragInfo {
+                id: 9,
+                offset,
+                more,
+            }),
             ttl: 64,
         }
     }
@@ -353,8 +365,14 @@ mod tests {
         let a = [1u8; 8];
         let b = [2u8; 8];
         let c = [3u8; 4];
-        assert!(matches!(pool.add(0, &frag(&h, &c, 16, false)), Ok(FragOutcome::Incomplete)));
-        assert!(matches!(pool.add(1, &frag(&h, &a, 0, true)), Ok(FragOutcome::Incomplete)));
+        assert!(matches!(
+            pool.add(0, &frag(&h, &c, 16, false)),
+            Ok(FragOutcome::Incomplete)
+        ));
+        assert!(matches!(
+            pool.add(1, &frag(&h, &a, 0, true)),
+            Ok(FragOutcome::Incomplete)
+        ));
         match pool.add(2, &frag(&h, &b, 8, true)) {
             Ok(FragOutcome::Complete(r)) => {
                 assert_eq!(r.payload.len(), 20);
@@ -389,7 +407,11 @@ mod tests {
         let mut pool = FragPool::new(1 << 20, 2, 1_000);
         for id in 0..5u32 {
             let mut p = frag(&h, &[0u8; 8], 0, true);
-            p.frag = Some(FragInfo { id, offset: 0, more: true });
+            p.frag = Some(FragInfo {
+                id,
+                offset: 0,
+                more: true,
+            });
             let _ = pool.add(id as i64, &p);
         }
         assert_eq!(pool.in_flight(), 2);

@@ -2,7 +2,9 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use etherparse::{IpNumber, Ipv4HeaderSlice, Ipv6ExtensionSlice, Ipv6ExtensionsSlice, Ipv6HeaderSlice};
+use etherparse::{
+    IpNumber, Ipv4HeaderSlice, Ipv6ExtensionSlice, Ipv6ExtensionsSlice, Ipv6HeaderSlice,
+};
 
 use super::checksum;
 
@@ -141,8 +143,12 @@ pub fn decode_ipv6(data: &[u8], snap_cut: bool) -> Result<IpPacket<'_>, &'static
         }
     }
     Ok(IpPacket {
-        src: IpAddr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(&data[8..24]).unwrap_or([0; 16]))),
-        dst: IpAddr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(&data[24..40]).unwrap_or([0; 16]))),
+        src: IpAddr::V6(Ipv6Addr::from(
+            <[u8; 16]>::try_from(&data[8..24]).unwrap_or([0; 16]),
+        )),
+        dst: IpAddr::V6(Ipv6Addr::from(
+            <[u8; 16]>::try_from(&data[24..40]).unwrap_or([0; 16]),
+        )),
         proto,
         ip_len: total as u32,
         header: &data[..hdr_len],
@@ -151,6 +157,14 @@ pub fn decode_ipv6(data: &[u8], snap_cut: bool) -> Result<IpPacket<'_>, &'static
         frag,
         ttl: h.hop_limit(),
     })
+}
+
+/// Skips IPv6 extension headers at the start of a reassembled fragmentable part.
+pub fn skip_ipv6_extensions(proto: u8, data: &[u8]) -> Result<(u8, &[u8]), &'static str> {
+    match Ipv6ExtensionsSlice::from_slice(IpNumber(proto), data) {
+        Ok((_, next, rest)) => Ok((next.0, rest)),
+        Err(_) => Err("bad_IPv6_extension_header"),
+    }
 }
 
 #[cfg(test)]
@@ -188,12 +202,18 @@ mod tests {
         assert_eq!(decode_ipv4(&p, true, false).unwrap_err(), "bad_IP_checksum");
         assert!(decode_ipv4(&p, false, false).is_ok());
         let p = v4(28, 17, false, 0);
-        assert_eq!(decode_ipv4(&p[..24], true, false).unwrap_err(), "truncated_IP");
+        assert_eq!(
+            decode_ipv4(&p[..24], true, false).unwrap_err(),
+            "truncated_IP"
+        );
         // cut by the snaplen: analysed with what was captured
         let ip = decode_ipv4(&p[..24], true, true).unwrap();
         assert_eq!(ip.payload.len(), 4);
         assert_eq!(ip.payload_len, 8);
-        assert_eq!(decode_ipv4(&p[..10], true, true).unwrap_err(), "truncated_IP");
+        assert_eq!(
+            decode_ipv4(&p[..10], true, true).unwrap_err(),
+            "truncated_IP"
+        );
     }
 
     #[test]
@@ -213,8 +233,22 @@ mod tests {
     #[test]
     fn ipv6_with_fragment_header() {
         let mut p = vec![0x60, 0, 0, 0, 0, 16, 44, 64];
-        p.extend_from_slice(&[0xfe, 0x80].iter().chain([0u8; 13].iter()).chain([1].iter()).copied().collect::<Vec<_>>());
-        p.extend_from_slice(&[0xfe, 0x80].iter().chain([0u8; 13].iter()).chain([2].iter()).copied().collect::<Vec<_>>());
+        p.extend_from_slice(
+            &[0xfe, 0x80]
+                .iter()
+                .chain([0u8; 13].iter())
+                .chain([1].iter())
+                .copied()
+                .collect::<Vec<_>>(),
+        );
+        p.extend_from_slice(
+            &[0xfe, 0x80]
+                .iter()
+                .chain([0u8; 13].iter())
+                .chain([2].iter())
+                .copied()
+                .collect::<Vec<_>>(),
+        );
         // fragment header: next=UDP, offset 0, M=1, id 7
         p.extend_from_slice(&[17, 0, 0, 1, 0, 0, 0, 7]);
         p.extend_from_slice(&[0u8; 8]);
@@ -231,13 +265,5 @@ mod tests {
             })
         );
         assert_eq!(decode_ipv6(&p[..30], false).unwrap_err(), "truncated_IPv6");
-    }
-}
-
-/// Skips IPv6 extension headers at the start of a reassembled fragmentable part.
-pub fn skip_ipv6_extensions(proto: u8, data: &[u8]) -> Result<(u8, &[u8]), &'static str> {
-    match Ipv6ExtensionsSlice::from_slice(IpNumber(proto), data) {
-        Ok((_, next, rest)) => Ok((next.0, rest)),
-        Err(_) => Err("bad_IPv6_extension_header"),
     }
 }

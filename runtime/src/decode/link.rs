@@ -223,7 +223,8 @@ fn decode_ethertype_chain(
     loop {
         match ethertype {
             ETH_VLAN | ETH_QINQ | ETH_QINQ_OLD => {
-                let tag = SingleVlanHeaderSlice::from_slice(rest).map_err(|_| "truncated_VLAN_header")?;
+                let tag =
+                    SingleVlanHeaderSlice::from_slice(rest).map_err(|_| "truncated_VLAN_header")?;
                 if nvlan < 2 {
                     vlans[nvlan] = Some(tag.vlan_identifier().value());
                 }

@@ -128,7 +128,9 @@ pub fn decode_transport<'a>(ip: &IpPacket<'a>) -> Result<Transport<'a>, &'static
         17 => {
             let u = UdpSlice::from_slice_lax(ip.payload).map_err(|_| "truncated_header")?;
             let ulen = u.length();
-            let payload_end = (ulen as usize).clamp(8, ip.payload.len().max(8)).min(ip.payload.len());
+            let payload_end = (ulen as usize)
+                .clamp(8, ip.payload.len().max(8))
+                .min(ip.payload.len());
             Ok(Transport::Udp(UdpDatagram {
                 sport: u.source_port(),
                 dport: u.destination_port(),
@@ -215,10 +217,19 @@ mod tests {
     fn tcp_bad_offsets() {
         let mut seg = vec![0u8; 20];
         seg[12] = 0x40;
-        assert_eq!(decode_transport(&ip_with(6, &seg)).unwrap_err(), "bad_TCP_header_len");
+        assert_eq!(
+            decode_transport(&ip_with(6, &seg)).unwrap_err(),
+            "bad_TCP_header_len"
+        );
         seg[12] = 0xf0;
-        assert_eq!(decode_transport(&ip_with(6, &seg)).unwrap_err(), "truncated_header");
-        assert_eq!(decode_transport(&ip_with(6, &seg[..7])).unwrap_err(), "truncated_header");
+        assert_eq!(
+            decode_transport(&ip_with(6, &seg)).unwrap_err(),
+            "truncated_header"
+        );
+        assert_eq!(
+            decode_transport(&ip_with(6, &seg[..7])).unwrap_err(),
+            "truncated_header"
+        );
     }
 
     #[test]
@@ -236,7 +247,10 @@ mod tests {
             Transport::Icmp(m) => assert_eq!((m.icmp_type, m.code, m.len), (8, 0, 8)),
             _ => panic!(),
         }
-        assert!(matches!(decode_transport(&ip_with(132, &[])).unwrap(), Transport::Other));
+        assert!(matches!(
+            decode_transport(&ip_with(132, &[])).unwrap(),
+            Transport::Other
+        ));
     }
 
     #[test]

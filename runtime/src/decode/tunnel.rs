@@ -264,12 +264,21 @@ mod tests {
     fn udp_tunnels() {
         let mut v = vec![0x08, 0, 0, 0, 0, 0, 1, 0];
         v.push(0xcc);
-        assert_eq!(UdpTunnel::Vxlan.decapsulate(&v).unwrap(), Inner::Ethernet(&[0xcc]));
+        assert_eq!(
+            UdpTunnel::Vxlan.decapsulate(&v).unwrap(),
+            Inner::Ethernet(&[0xcc])
+        );
         let g = [0x01, 0, 0x65, 0x58, 0, 0, 0, 0, 1, 2, 3, 4, 0xdd];
-        assert_eq!(UdpTunnel::Geneve.decapsulate(&g).unwrap(), Inner::Ethernet(&[0xdd]));
+        assert_eq!(
+            UdpTunnel::Geneve.decapsulate(&g).unwrap(),
+            Inner::Ethernet(&[0xdd])
+        );
         let mut gtp = vec![0x30, 0xff, 0, 4, 0, 0, 0, 1];
         gtp.extend_from_slice(&[0x45, 0, 0, 4]);
-        assert!(matches!(UdpTunnel::Gtpv1.decapsulate(&gtp).unwrap(), Inner::Ip(_)));
+        assert!(matches!(
+            UdpTunnel::Gtpv1.decapsulate(&gtp).unwrap(),
+            Inner::Ip(_)
+        ));
         assert!(UdpTunnel::Teredo.decapsulate(&[0x45; 40]).is_err());
         assert!(UdpTunnel::Ayiya.decapsulate(&[1]).is_err());
         assert_eq!(UdpTunnel::by_port(4789), Some(UdpTunnel::Vxlan));

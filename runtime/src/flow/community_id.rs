@@ -86,7 +86,10 @@ pub fn community_id_v1(
         h.update(sp.to_be_bytes());
         h.update(dp.to_be_bytes());
     }
-    format!("1:{}", base64::engine::general_purpose::STANDARD.encode(h.finalize()))
+    format!(
+        "1:{}",
+        base64::engine::general_purpose::STANDARD.encode(h.finalize())
+    )
 }
 
 #[cfg(test)]
@@ -97,12 +100,26 @@ mod tests {
     #[test]
     fn spec_vectors() {
         assert_eq!(
-            community_id_v1(0, "128.232.110.120".parse().unwrap(), "66.35.250.204".parse().unwrap(), 6, 34855, 80),
+            community_id_v1(
+                0,
+                "128.232.110.120".parse().unwrap(),
+                "66.35.250.204".parse().unwrap(),
+                6,
+                34855,
+                80
+            ),
             "1:LQU9qZlK+B5F3KDmev6m5PMibrg="
         );
         // reversed direction gives the same id
         assert_eq!(
-            community_id_v1(0, "66.35.250.204".parse().unwrap(), "128.232.110.120".parse().unwrap(), 6, 80, 34855),
+            community_id_v1(
+                0,
+                "66.35.250.204".parse().unwrap(),
+                "128.232.110.120".parse().unwrap(),
+                6,
+                80,
+                34855
+            ),
             "1:LQU9qZlK+B5F3KDmev6m5PMibrg="
         );
     }

@@ -15,9 +15,21 @@ impl ConnKey {
     #[inline]
     pub fn new(src: IpAddr, sport: u16, dst: IpAddr, dport: u16, proto: u8) -> Self {
         if (src, sport) <= (dst, dport) {
-            ConnKey { a: src, b: dst, pa: sport, pb: dport, proto }
+            ConnKey {
+                a: src,
+                b: dst,
+                pa: sport,
+                pb: dport,
+                proto,
+            }
         } else {
-            ConnKey { a: dst, b: src, pa: dport, pb: sport, proto }
+            ConnKey {
+                a: dst,
+                b: src,
+                pa: dport,
+                pb: sport,
+                proto,
+            }
         }
     }
 }

@@ -12,7 +12,7 @@ use std::net::IpAddr;
 use super::history::History;
 use super::key::ConnKey;
 use super::ports::ServerPorts;
-use super::tcp::{PacketEffects, TcpConn};
+use super::tcp::PacketEffects;
 use super::timeouts::*;
 use super::uid::UidGen;
 use super::{Conn, ConnKind, Counters, DatagramConn, Proto};
@@ -56,7 +56,9 @@ pub struct TableConfig {
 
 impl Default for TableConfig {
     fn default() -> Self {
-        TableConfig { max_flows: 1_000_000 }
+        TableConfig {
+            max_flows: 1_000_000,
+        }
     }
 }
 
@@ -351,7 +353,7 @@ impl ConnTable {
                     seg.dport,
                     Proto::Tcp,
                     6,
-                    ConnKind::Tcp(Box::new(TcpConn::new())),
+                    ConnKind::Tcp(Box::default()),
                     TCP_HANDSHAKE_INACTIVITY,
                     sink,
                 );
@@ -470,7 +472,11 @@ impl ConnTable {
             return None;
         };
         if !checksum_ok {
-            let ctr = if is_orig { &mut d.orig_chk } else { &mut d.resp_chk };
+            let ctr = if is_orig {
+                &mut d.orig_chk
+            } else {
+                &mut d.resp_chk
+            };
             c.history.scaled(is_orig, ctr, b'C');
             self.report(slot, meta.ts, "bad_UDP_checksum", sink);
             return None;
@@ -489,7 +495,9 @@ impl ConnTable {
 
     /// The live connection in `slot` (as returned by [`ConnTable::udp`]).
     pub fn conn_at(&mut self, slot: u32) -> Option<&mut Conn> {
-        self.slots.get_mut(slot as usize).and_then(|s| s.conn.as_mut())
+        self.slots
+            .get_mut(slot as usize)
+            .and_then(|s| s.conn.as_mut())
     }
 
     /// One ICMP or ICMPv6 message.

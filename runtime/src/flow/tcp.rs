@@ -27,7 +27,10 @@ pub enum EpState {
 
 impl EpState {
     fn is_handshake(self) -> bool {
-        matches!(self, EpState::Inactive | EpState::SynSent | EpState::SynAckSent)
+        matches!(
+            self,
+            EpState::Inactive | EpState::SynSent | EpState::SynAckSent
+        )
     }
 }
 
@@ -165,9 +168,7 @@ impl Endpoint {
         } else {
             ack.wrapping_sub(start)
         };
-        if size != 0 {
-            size -= 1; // the SYN
-        }
+        size = size.saturating_sub(1); // the SYN
         if self.fin_cnt > 0 && size != 0 {
             size -= 1; // the FIN
         }
@@ -249,12 +250,21 @@ impl TcpConn {
 
     /// A packet whose checksum is bad: only the 'C' history letter.
     pub fn bad_checksum(&mut self, is_orig: bool, hist: &mut History) {
-        let ep = if is_orig { &mut self.orig } else { &mut self.resp };
+        let ep = if is_orig {
+            &mut self.orig
+        } else {
+            &mut self.resp
+        };
         hist.scaled(is_orig, &mut ep.chk_ctr, b'C');
     }
 
     /// Whether a SYN for this tuple starts a new connection (Zeek's `IsReuse`).
-    pub fn is_reuse(&self, seg: &TcpSegment<'_>, ts: i64, last_time: i64) -> (bool, Option<&'static str>) {
+    pub fn is_reuse(
+        &self,
+        seg: &TcpSegment<'_>,
+        ts: i64,
+        last_time: i64,
+    ) -> (bool, Option<&'static str>) {
         if !seg.has(F::SYN) {
             return (false, None);
         }
@@ -376,7 +386,10 @@ impl TcpConn {
                 if !syn
                     && !fin
                     && !rst
-                    && matches!(ep.state, EpState::SynSent | EpState::SynAckSent | EpState::Established)
+                    && matches!(
+                        ep.state,
+                        EpState::SynSent | EpState::SynAckSent | EpState::Established
+                    )
                     && !self.did_weird
                 {
                     self.did_weird = true;
@@ -407,7 +420,17 @@ impl TcpConn {
 
         let mut do_close = false;
         let mut flip = false;
-        self.update_state_machine(is_orig, base_seq, ack_seq, len, delta_last, flags, &mut do_close, &mut flip, out);
+        self.update_state_machine(
+            is_orig,
+            base_seq,
+            ack_seq,
+            len,
+            delta_last,
+            flags,
+            &mut do_close,
+            &mut flip,
+            out,
+        );
 
         let (ep, peer) = if is_orig {
             (&mut self.orig, &mut self.resp)
@@ -419,7 +442,11 @@ impl TcpConn {
             ack_received(peer, ep, rel_ack, self.is_partial, hist, out);
         }
 
-        let rel_data_seq = if syn { rel_seq.wrapping_add(1) } else { rel_seq };
+        let rel_data_seq = if syn {
+            rel_seq.wrapping_add(1)
+        } else {
+            rel_seq
+        };
         if len > 0 && !rst && !seq_underflow {
             if (seg.payload.len() as u32) < len {
                 out.weird("truncated_tcp_payload");
@@ -626,7 +653,8 @@ impl TcpConn {
             return;
         }
         ep.did_close = true;
-        let complete = ep.state == EpState::Reset || peer.did_close || peer.state == EpState::Inactive;
+        let complete =
+            ep.state == EpState::Reset || peer.did_close || peer.state == EpState::Inactive;
         if complete {
             out.close_complete = true;
         } else if ep.prev_state != EpState::Inactive {
@@ -693,15 +721,14 @@ impl TcpConn {
     /// Zeek's ExpireTimer test: true when the connection should be removed.
     pub fn expire_check(&self) -> bool {
         let (o, r) = (&self.orig, &self.resp);
-        if o.did_close || r.did_close {
-            if (o.did_close && r.did_close)
+        if (o.did_close || r.did_close)
+            && ((o.did_close && r.did_close)
                 || o.state == EpState::Reset
                 || r.state == EpState::Reset
                 || o.state == EpState::Inactive
-                || r.state == EpState::Inactive
-            {
-                return true;
-            }
+                || r.state == EpState::Inactive)
+        {
+            return true;
         }
         r.state == EpState::Inactive && o.state == EpState::Inactive
     }
@@ -862,7 +889,14 @@ fn update_window(
     }
 }
 
-fn init_window(ep: &mut Endpoint, peer: &mut Endpoint, flags: u8, scale: Option<u8>, base: u32, ack: u32) {
+fn init_window(
+    ep: &mut Endpoint,
+    peer: &mut Endpoint,
+    flags: u8,
+    scale: Option<u8>,
+    base: u32,
+    ack: u32,
+) {
     match scale {
         None => {
             ep.window_scale = 0;
@@ -880,7 +914,13 @@ fn init_window(ep: &mut Endpoint, peer: &mut Endpoint, flags: u8, scale: Option<
     }
 }
 
-fn update_last_seq(ep: &mut Endpoint, last_seq: u32, flags: u8, len: u32, hist: &mut History) -> i32 {
+fn update_last_seq(
+    ep: &mut Endpoint,
+    last_seq: u32,
+    flags: u8,
+    len: u32,
+    hist: &mut History,
+) -> i32 {
     let delta = seq_delta(last_seq, ep.last_seq);
     let syn_or_rst = flags & (F::SYN | F::RST) != 0;
     if syn_or_rst && !(-TOO_LARGE_SEQ_DELTA..=TOO_LARGE_SEQ_DELTA).contains(&delta) {
@@ -926,7 +966,8 @@ fn ack_received(
 }
 
 fn is_clean(e: &Endpoint) -> bool {
-    e.state == EpState::Established || (e.state == EpState::Closed && e.prev_state == EpState::Established)
+    e.state == EpState::Established
+        || (e.state == EpState::Closed && e.prev_state == EpState::Established)
 }
 
 fn data_sent(ep: &mut Endpoint, seq: u64, len: u64) {

@@ -92,15 +92,39 @@ mod tests {
     #[test]
     fn zeek_json_shape() {
         const F: &[Field] = &[
-            Field { name: "ts", ty: FieldType::Time },
-            Field { name: "id.orig_h", ty: FieldType::Addr },
-            Field { name: "id.orig_p", ty: FieldType::Port },
-            Field { name: "service", ty: FieldType::String },
-            Field { name: "local_orig", ty: FieldType::Bool },
-            Field { name: "tunnel_parents", ty: FieldType::SetString },
+            Field {
+                name: "ts",
+                ty: FieldType::Time,
+            },
+            Field {
+                name: "id.orig_h",
+                ty: FieldType::Addr,
+            },
+            Field {
+                name: "id.orig_p",
+                ty: FieldType::Port,
+            },
+            Field {
+                name: "service",
+                ty: FieldType::String,
+            },
+            Field {
+                name: "local_orig",
+                ty: FieldType::Bool,
+            },
+            Field {
+                name: "tunnel_parents",
+                ty: FieldType::SetString,
+            },
         ];
         let mut buf = Vec::new();
-        let mut w = JsonWriter::new(&mut buf, Schema { path: "conn", fields: F });
+        let mut w = JsonWriter::new(
+            &mut buf,
+            Schema {
+                path: "conn",
+                fields: F,
+            },
+        );
         w.write_row(&[
             Value::Time(1_500_000),
             Value::Addr("10.0.0.1".parse().unwrap()),

@@ -86,7 +86,11 @@ pub enum LogFormat {
 }
 
 /// Opens a writer of `format` for `schema` under `dir`.
-pub fn open_writer(dir: &Path, schema: Schema, format: LogFormat) -> io::Result<Box<dyn LogWriter>> {
+pub fn open_writer(
+    dir: &Path,
+    schema: Schema,
+    format: LogFormat,
+) -> io::Result<Box<dyn LogWriter>> {
     let path: PathBuf = dir.join(format!("{}.log", schema.path));
     let file = File::create(&path)
         .map_err(|e| io::Error::new(e.kind(), format!("cannot create {}: {e}", path.display())))?;

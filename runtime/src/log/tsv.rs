@@ -102,20 +102,50 @@ mod tests {
     use crate::log::{Field, FieldType};
 
     const FIELDS: &[Field] = &[
-        Field { name: "ts", ty: FieldType::Time },
-        Field { name: "s", ty: FieldType::String },
-        Field { name: "b", ty: FieldType::Bool },
-        Field { name: "set", ty: FieldType::SetString },
+        Field {
+            name: "ts",
+            ty: FieldType::Time,
+        },
+        Field {
+            name: "s",
+            ty: FieldType::String,
+        },
+        Field {
+            name: "b",
+            ty: FieldType::Bool,
+        },
+        Field {
+            name: "set",
+            ty: FieldType::SetString,
+        },
     ];
 
     #[test]
     fn header_rows_footer() {
         let mut buf = Vec::new();
         {
-            let mut w = TsvWriter::new(&mut buf, Schema { path: "test", fields: FIELDS }).unwrap();
-            w.write_row(&[Value::Time(1_000_001), Value::Str("a\tb"), Value::Bool(true), Value::Set(&["x", "y"])])
-                .unwrap();
-            w.write_row(&[Value::Unset, Value::Str(""), Value::Bool(false), Value::Set(&[])]).unwrap();
+            let mut w = TsvWriter::new(
+                &mut buf,
+                Schema {
+                    path: "test",
+                    fields: FIELDS,
+                },
+            )
+            .unwrap();
+            w.write_row(&[
+                Value::Time(1_000_001),
+                Value::Str("a\tb"),
+                Value::Bool(true),
+                Value::Set(&["x", "y"]),
+            ])
+            .unwrap();
+            w.write_row(&[
+                Value::Unset,
+                Value::Str(""),
+                Value::Bool(false),
+                Value::Set(&[]),
+            ])
+            .unwrap();
             w.finish().unwrap();
         }
         let text = String::from_utf8(buf).unwrap();

@@ -61,7 +61,11 @@ fn seg(from_client: bool, flags: u8, seq: u32, ack: u32, len: u32) -> Seg {
 impl Sim {
     fn new() -> Self {
         Sim {
-            table: ConnTable::new(TableConfig::default(), UidGen::new(Some(1)), ServerPorts::default()),
+            table: ConnTable::new(
+                TableConfig::default(),
+                UidGen::new(Some(1)),
+                ServerPorts::default(),
+            ),
             sink: Collect::default(),
             ts: 1_000_000_000,
         }
@@ -90,7 +94,11 @@ impl Sim {
             sport: sp,
             dport: dp,
             seq: isn.wrapping_add(s.seq),
-            ack: if s.flags & F::ACK != 0 { peer_isn.wrapping_add(s.ack) } else { 0 },
+            ack: if s.flags & F::ACK != 0 {
+                peer_isn.wrapping_add(s.ack)
+            } else {
+                0
+            },
             flags: s.flags,
             window: s.window,
             options: &[],
@@ -103,7 +111,8 @@ impl Sim {
             vlan: None,
             inner_vlan: None,
         };
-        self.table.tcp(&meta, &ip, &t, s.checksum_ok, &mut self.sink);
+        self.table
+            .tcp(&meta, &ip, &t, s.checksum_ok, &mut self.sink);
     }
 
     fn finish(mut self) -> (Conn, Collect) {
@@ -130,7 +139,11 @@ const R: u8 = F::RST;
 const RA: u8 = F::RST | F::ACK;
 
 fn handshake() -> Vec<Seg> {
-    vec![seg(true, SYN, 0, 0, 0), seg(false, SA, 0, 1, 0), seg(true, A, 1, 1, 0)]
+    vec![
+        seg(true, SYN, 0, 0, 0),
+        seg(false, SA, 0, 1, 0),
+        seg(true, A, 1, 1, 0),
+    ]
 }
 
 fn check(c: &Conn, state: &str, history: &str) {
@@ -147,7 +160,11 @@ fn s0_unanswered_syn() {
 
 #[test]
 fn rej_syn_answered_by_rst() {
-    check(&run(vec![seg(true, SYN, 0, 0, 0), seg(false, RA, 0, 1, 0)]), "REJ", "Sr");
+    check(
+        &run(vec![seg(true, SYN, 0, 0, 0), seg(false, RA, 0, 1, 0)]),
+        "REJ",
+        "Sr",
+    );
 }
 
 #[test]
@@ -192,7 +209,11 @@ fn rsto_and_rstr() {
 
 #[test]
 fn rstos0_syn_then_rst() {
-    check(&run(vec![seg(true, SYN, 0, 0, 0), seg(true, R, 1, 0, 0)]), "RSTOS0", "SR");
+    check(
+        &run(vec![seg(true, SYN, 0, 0, 0), seg(true, R, 1, 0, 0)]),
+        "RSTOS0",
+        "SR",
+    );
 }
 
 #[test]
@@ -206,7 +227,11 @@ fn rstrh_synack_then_rst_from_responder() {
 
 #[test]
 fn sh_syn_then_fin() {
-    check(&run(vec![seg(true, SYN, 0, 0, 0), seg(true, F::FIN, 1, 0, 0)]), "SH", "SF");
+    check(
+        &run(vec![seg(true, SYN, 0, 0, 0), seg(true, F::FIN, 1, 0, 0)]),
+        "SH",
+        "SF",
+    );
 }
 
 #[test]
@@ -325,7 +350,10 @@ fn new_syn_after_close_is_a_new_connection() {
         sim.send(s);
     }
     sim.send(seg(true, R, 1, 0, 0));
-    sim.send(Seg { seq: 100, ..seg(true, SYN, 100, 0, 0) });
+    sim.send(Seg {
+        seq: 100,
+        ..seg(true, SYN, 100, 0, 0)
+    });
     sim.table.flush_all(&mut sim.sink);
     assert_eq!(sim.sink.conns.len(), 2);
 }
