@@ -117,13 +117,36 @@ pub fn read_live(
     stop: &AtomicBool,
 ) -> Result<LiveStats, String> {
     let dlt = cap.get_datalink().0;
-    while !stop.load(Ordering::Relaxed) {
-        match cap.next_packet() {
-            Ok(p) => handler.packet(ts_us(p.header), dlt, p.data, p.header.len),
-            Err(pcap::Error::TimeoutExpired) => continue,
-            Err(e) => return Err(format!("capture failed: {}", clean(&e.to_string()))),
-        }
-    }
+    // libpcap's read timeout may never fire on an idle interface, so a watcher
+    // breaks the blocked read once a signal has set `stop`.
+    let breaker = cap.breakloop_handle();
+    let done = AtomicBool::new(false);
+    let result = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !done.load(Ordering::Relaxed) {
+                if stop.load(Ordering::Relaxed) {
+                    breaker.breakloop();
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        });
+        let r = loop {
+            if stop.load(Ordering::Relaxed) {
+                break Ok(());
+            }
+            match cap.next_packet() {
+                Ok(p) => handler.packet(ts_us(p.header), dlt, p.data, p.header.len),
+                Err(pcap::Error::TimeoutExpired) => continue,
+                Err(_) if stop.load(Ordering::Relaxed) => break Ok(()),
+                Err(pcap::Error::NoMorePackets) => break Ok(()),
+                Err(e) => break Err(format!("capture failed: {}", clean(&e.to_string()))),
+            }
+        };
+        done.store(true, Ordering::Relaxed);
+        r
+    });
+    result?;
     let s = cap.stats().unwrap_or(pcap::Stat {
         received: 0,
         dropped: 0,
