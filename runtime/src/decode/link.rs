@@ -21,6 +21,8 @@ pub mod linktype {
     pub const IPV4: i32 = 228;
     pub const IPV6: i32 = 229;
     pub const LINUX_SLL2: i32 = 276;
+    pub const IEEE802_11: i32 = 105;
+    pub const IEEE802_11_RADIOTAP: i32 = 127;
 
     /// Whether `decode_link` can handle frames of this link type.
     pub fn supported(dlt: i32) -> bool {
@@ -37,6 +39,8 @@ pub mod linktype {
                 | IPV4
                 | IPV6
                 | LINUX_SLL2
+                | IEEE802_11
+                | IEEE802_11_RADIOTAP
         )
     }
 }
@@ -102,6 +106,18 @@ pub fn decode_link(dlt: i32, frame: &[u8]) -> Result<LinkFrame<'_>, LinkError> {
             Ok(by_ethertype(proto, &frame[20..], None, None))
         }
         linktype::PPP | linktype::PPP_SERIAL => decode_ppp(frame),
+        linktype::IEEE802_11 => decode_80211(frame),
+        linktype::IEEE802_11_RADIOTAP => {
+            // Radiotap: version(1) pad(1) length(2, little endian), then 802.11.
+            if frame.len() < 4 {
+                return Err("truncated_radiotap_header");
+            }
+            let len = u16::from_le_bytes([frame[2], frame[3]]) as usize;
+            if frame.len() < len {
+                return Err("truncated_radiotap_header");
+            }
+            decode_80211(&frame[len..])
+        }
         _ => Err("unknown_link_type"),
     }
 }
@@ -168,6 +184,36 @@ fn decode_null(dlt: i32, frame: &[u8]) -> Result<LinkFrame<'_>, LinkError> {
         _ => L3Kind::Other,
     };
     Ok(l3(kind, &frame[4..]))
+}
+
+/// 802.11 data frames with LLC/SNAP; management, control and protected frames
+/// carry no IP we can read.
+fn decode_80211(f: &[u8]) -> Result<LinkFrame<'_>, LinkError> {
+    if f.len() < 24 {
+        return Err("truncated_802_11_header");
+    }
+    let fc0 = f[0];
+    let fc1 = f[1];
+    let frame_type = (fc0 >> 2) & 0x3;
+    if frame_type != 2 || fc1 & 0x40 != 0 {
+        return Ok(l3(L3Kind::Other, &[]));
+    }
+    let mut h = 24;
+    if fc1 & 0x03 == 0x03 {
+        h += 6; // a fourth address when both to-DS and from-DS are set
+    }
+    if fc0 & 0x80 != 0 {
+        h += 2; // QoS control
+        if fc1 & 0x80 != 0 {
+            h += 4; // HT control ("order" bit)
+        }
+    }
+    let rest = f.get(h..).ok_or("truncated_802_11_header")?;
+    if rest.len() >= 8 && rest[0] == 0xaa && rest[1] == 0xaa && rest[2] == 0x03 {
+        let ethertype = u16::from_be_bytes([rest[6], rest[7]]);
+        return Ok(by_ethertype(ethertype, &rest[8..], None, None));
+    }
+    Ok(l3(L3Kind::Other, rest))
 }
 
 /// PPP in HDLC-like framing (address 0xff, control 0x03) or bare protocol field.
@@ -382,6 +428,19 @@ mod tests {
         assert_eq!(d.kind, L3Kind::Ipv6);
         let d = decode_link(linktype::RAW, &[0x45, 1]).unwrap();
         assert_eq!(d.kind, L3Kind::Ipv4);
+    }
+
+    #[test]
+    fn radiotap_80211_qos_data() {
+        let mut f = vec![0u8, 0, 8, 0, 0, 0, 0, 0]; // radiotap, length 8
+        f.extend_from_slice(&[0x88, 0x01]); // QoS data, to-DS
+        f.extend_from_slice(&[0u8; 22]);
+        f.extend_from_slice(&[0, 0]); // QoS control
+        f.extend_from_slice(&[0xaa, 0xaa, 0x03, 0, 0, 0, 0x08, 0x00, 0x45]);
+        let d = decode_link(linktype::IEEE802_11_RADIOTAP, &f).unwrap();
+        assert_eq!(d.kind, L3Kind::Ipv4);
+        assert_eq!(d.l3, &[0x45]);
+        assert!(decode_link(linktype::IEEE802_11_RADIOTAP, &[0, 0, 64, 0]).is_err());
     }
 
     #[test]
