@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# throughput.sh - whole-process throughput of sandpiper next to its peers (tcpdump, Suricata)
+# on the shared benchmark trace, same machine, same session.
+#
+# Usage (from anywhere; paths are resolved against the repository root):
+#   benches/throughput.sh
+#   SIZE_MB=1024 RUNS=5 PEERS="cat tcpdump suricata-single ndpi" benches/throughput.sh
+#
+# Steps:
+#   1. builds the trace /tmp/bench-$SIZE_MB.pcap with ../shared/bench/make-bench-pcap.sh
+#      from ../shared/corpus/zeek/traces if it is missing (deterministic: same sha256);
+#   2. cargo build --release (target/release/sandpiper);
+#   3. ../shared/bench/peers.sh with MONITOR_CMD set to sandpiper: it installs missing
+#      peers with apt (Suricata 7 from bookworm-backports, a few minutes the first time),
+#      runs every peer RUNS times round-robin and prints medians of wall time, user+sys CPU,
+#      peak RSS, Mbit/s and kpkt/s, with ratios peer/sandpiper (>1: sandpiper is faster);
+#   4. prints sandpiper's ratios against tcpdump and suricata-single (sandpiper/peer, the
+#      goal is wall <= 3x tcpdump) and the line count of sandpiper's conn.log.
+#
+# Environment: SIZE_MB=200  RUNS=3  PEERS="tcpdump suricata-single"  OUTDIR=/tmp/peers-out
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+SIZE_MB=${SIZE_MB:-200}
+RUNS=${RUNS:-3}
+PEERS=${PEERS:-tcpdump suricata-single}
+OUTDIR=${OUTDIR:-/tmp/peers-out}
+export SIZE_MB RUNS PEERS OUTDIR
+TRACE=/tmp/bench-${SIZE_MB}.pcap
+SHARED=../shared
+
+[ -d "$SHARED/bench" ] || { echo "throughput.sh: $ROOT/$SHARED/bench not found" >&2; exit 1; }
+
+if [ ! -s "$TRACE" ]; then
+    echo "== building $TRACE (SIZE_MB=$SIZE_MB)"
+    "$SHARED/bench/make-bench-pcap.sh" "$SHARED/corpus/zeek/traces" "$TRACE.tmp"
+    mv "$TRACE.tmp" "$TRACE"
+fi
+
+echo "== cargo build --release"
+cargo build --release -q -p sandpiper
+BIN="$ROOT/target/release/sandpiper"
+[ -x "$BIN" ] || { echo "throughput.sh: $BIN missing" >&2; exit 1; }
+
+echo "== peers.sh (RUNS=$RUNS, PEERS=\"$PEERS\")"
+LOG=$(mktemp /tmp/throughput.XXXXXX)
+MONITOR_CMD="'$BIN' -q -r \"\$TRACE\" --logdir \"\$OUT\"" \
+    "$SHARED/bench/peers.sh" "$TRACE" | tee "$LOG"
+
+# The table: "peer runs wall_s user+sys_s rss_MiB Mbit/s kpkt/s wall/mon cpu/mon notes"
+echo
+echo "== sandpiper relative to its peers (sandpiper time / peer time; <1: sandpiper is faster)"
+awk '$1 == "peer" && $2 == "runs" { t = 1; next }
+     t && NF == 0 { t = 0 }
+     t && $1 == "monitor" && $2 ~ /^[0-9]+$/ { mw = $3; mc = $4 }
+     t && $1 != "monitor" && $2 ~ /^[0-9]+$/ { pw[$1] = $3; pc[$1] = $4; order[++n] = $1 }
+     END {
+        if (mw == "") { print "no sandpiper timing (see the peers.sh output above)"; exit 1 }
+        printf "%-16s %10s %10s\n", "peer", "wall", "cpu"
+        for (i = 1; i <= n; i++) {
+            p = order[i]
+            printf "%-16s %9.2fx %9.2fx\n", p, (pw[p] > 0 ? mw / pw[p] : 0), (pc[p] > 0 ? mc / pc[p] : 0)
+        }
+        if ("tcpdump" in pw && pw["tcpdump"] > 0)
+            printf "goal sandpiper <= 3x tcpdump wall: %s (%.2fx)\n", (mw <= 3 * pw["tcpdump"] ? "met" : "NOT met"), mw / pw["tcpdump"]
+     }' "$LOG"
+
+CONN="$OUTDIR/monitor/conn.log"
+if [ -f "$CONN" ]; then
+    echo "sandpiper conn.log (last run): $(grep -vc '^#' "$CONN") records ($(wc -l < "$CONN") lines)"
+fi
+for f in "$OUTDIR"/monitor/*.log; do
+    [ -f "$f" ] && echo "  $(basename "$f"): $(grep -vc '^#' "$f") records"
+done
+rm -f "$LOG"
