@@ -3,7 +3,7 @@
 //! reporting for bad input, truncated traces and reproducible `--seed` runs.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sandpiper");
@@ -36,15 +36,8 @@ const CONN_FIELDS: &[&str] = &[
     "community_id",
 ];
 
-fn traces() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/zeek/traces")
-}
-
-fn trace(rel: &str) -> PathBuf {
-    let p = traces().join(rel);
-    assert!(p.is_file(), "corpus trace {} is missing", p.display());
-    p
-}
+mod common;
+use common::trace;
 
 fn run(args: &[&std::ffi::OsStr]) -> Output {
     Command::new(BIN)

@@ -3,18 +3,13 @@
 //! installs them): a missing tool fails the test with a clear message.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+
 use std::process::{Command, Stdio};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sandpiper");
 
-fn trace(rel: &str) -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/corpus/zeek/traces")
-        .join(rel);
-    assert!(p.is_file(), "corpus trace {} is missing", p.display());
-    p
-}
+mod common;
+use common::trace;
 
 /// Analyses smtp.pcap into a temporary directory; returns it and conn.log's text.
 fn conn_log() -> (tempfile::TempDir, String) {

@@ -10,9 +10,8 @@ use std::process::Command;
 /// fails below it. Service detection (issue 4) and tunnels lift it further.
 const CONN_FLOOR: f64 = 0.90;
 
-fn shared() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared")
-}
+mod common;
+use common::shared;
 
 #[test]
 fn conn_log_matches_zeek_on_the_corpus() {

@@ -10,20 +10,15 @@
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sandpiper");
 
-fn trace(rel: &str) -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/corpus/zeek/traces")
-        .join(rel);
-    assert!(p.is_file(), "corpus trace {} is missing", p.display());
-    p
-}
+mod common;
+use common::trace;
 
 fn cmd(program: &str, args: &[&str]) -> Output {
     Command::new(program)

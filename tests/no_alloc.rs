@@ -17,7 +17,7 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::path::PathBuf;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use sandpiper::engine::{Engine, EngineConfig};
@@ -72,11 +72,8 @@ struct Pkt {
     wire_len: u32,
 }
 
-fn trace(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/corpus/zeek/traces")
-        .join(rel)
-}
+mod common;
+use common::trace;
 
 fn load(rel: &str) -> (i32, Vec<Pkt>) {
     let path = trace(rel);

@@ -17,7 +17,6 @@ struct FragKey {
     src: IpAddr,
     dst: IpAddr,
     id: u32,
-    proto: u8,
 }
 
 struct Pending {
@@ -162,14 +161,12 @@ impl FragPool {
         if info.more && !len.is_multiple_of(8) {
             return Err("fragment_size_inconsistency");
         }
+        // No protocol in the key: in IPv6 only the first fragment tells it.
         let key = FragKey {
             src: ip.src,
             dst: ip.dst,
             id: info.id,
-            proto: if info.offset == 0 { ip.proto } else { 0 },
         };
-        // The protocol is only known from the first fragment in IPv6; key on id alone.
-        let key = FragKey { proto: 0, ..key };
         if !self.pending.contains_key(&key) {
             while self.pending.len() >= self.max_datagrams && !self.pending.is_empty() {
                 self.evict_oldest();
