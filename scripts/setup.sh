@@ -36,3 +36,9 @@ if ! command -v cargo >/dev/null 2>&1; then
     echo "setup: cargo not found; install Rust with rustup (https://rustup.rs)" >&2
     exit 1
 fi
+
+# The Wasm components (guest-*/ and tests/guests/) are built for wasm32-wasip2 by `cargo build`.
+if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
+    echo "setup: adding the Rust target wasm32-wasip2"
+    rustup target add wasm32-wasip2
+fi

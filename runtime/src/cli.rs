@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum FormatArg {
@@ -14,8 +14,17 @@ pub enum FormatArg {
 
 /// Passive network security monitor writing Zeek-compatible logs.
 #[derive(Debug, Parser)]
-#[command(name = "sandpiper", version, about, long_about = None)]
+#[command(
+    name = "sandpiper",
+    version,
+    about,
+    long_about = None,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Args {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Read packets from a pcap or pcapng file; repeat to read several files in
     /// order as one stream (as Zeek does).
     #[arg(
@@ -64,7 +73,64 @@ pub struct Args {
     #[arg(long = "snaplen", value_name = "BYTES", default_value_t = 65_535)]
     pub snaplen: i32,
 
+    /// Directory of Wasm modules (<name>.wasm + <name>.toml manifest) to load; default: the
+    /// modules built from this repository.
+    #[arg(long = "modules", value_name = "DIR", conflicts_with = "no_modules")]
+    pub modules: Option<PathBuf>,
+
+    /// Load no Wasm modules (fast path and conn.log only).
+    #[arg(long = "no-modules")]
+    pub no_modules: bool,
+
+    /// List the loaded modules (name, version, kind, description, origin) and exit, like zeek -N.
+    #[arg(short = 'N', long = "list-modules")]
+    pub list_modules: bool,
+
+    /// Where compiled modules are cached (keyed by content hash); default
+    /// $XDG_CACHE_HOME/sandpiper or ~/.cache/sandpiper.
+    #[arg(long = "cache-dir", value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+
+    /// Compile modules on every start instead of using the artifact cache.
+    #[arg(long = "no-cache")]
+    pub no_cache: bool,
+
+    /// Events per batch delivered to event handlers (one call per handler per batch).
+    #[arg(long = "event-batch", value_name = "N", default_value_t = 256,
+          value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub event_batch: u32,
+
+    /// Failures within the quarantine window that disable a module (0: never).
+    #[arg(long = "quarantine-after", value_name = "N", default_value_t = 5)]
+    pub quarantine_after: usize,
+
+    /// The quarantine window, in seconds of network time.
+    #[arg(
+        long = "quarantine-window",
+        value_name = "SECS",
+        default_value_t = 60.0
+    )]
+    pub quarantine_window: f64,
+
     /// Do not print the progress bar or the summary line.
     #[arg(short = 'q', long = "quiet")]
     pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Work with Wasm modules.
+    Module {
+        #[command(subcommand)]
+        action: ModuleCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModuleCommand {
+    /// Validate one module (component + manifest beside it) and say what is wrong.
+    Check {
+        /// The component, e.g. modules/dns.wasm (its manifest is modules/dns.toml).
+        file: PathBuf,
+    },
 }

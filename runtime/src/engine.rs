@@ -75,6 +75,15 @@ pub struct Logs {
     pub error: Option<io::Error>,
     pub conn_rows: u64,
     pub weird_rows: u64,
+    /// Sees every connection as it is logged (the Wasm event handlers' connection events).
+    pub observer: Option<Box<dyn ConnObserver>>,
+}
+
+/// Something that follows connections as they end, beside conn.log.
+pub trait ConnObserver {
+    fn conn_done(&mut self, c: &Conn, local: &LocalNets);
+    /// End of input: deliver what is pending and close what it writes.
+    fn finish(&mut self) -> io::Result<()>;
 }
 
 impl Logs {
@@ -89,6 +98,7 @@ impl Logs {
             error: None,
             conn_rows: 0,
             weird_rows: 0,
+            observer: None,
         }
     }
 
@@ -118,6 +128,11 @@ impl Logs {
 
     /// Flushes and closes every open log.
     pub fn finish(&mut self) -> io::Result<()> {
+        if let Some(o) = self.observer.as_mut() {
+            if let Err(e) = o.finish() {
+                self.error.get_or_insert(e);
+            }
+        }
         for w in [self.conn.as_mut(), self.weird.as_mut()]
             .into_iter()
             .flatten()
@@ -179,6 +194,9 @@ impl ConnSink for Logs {
         let mut row = [Value::Unset; 23];
         log::conn::row(c, &self.local, uid, &cid, parents, &mut row);
         self.write(Stream::Conn, &row);
+        if let Some(o) = self.observer.as_mut() {
+            o.conn_done(c, &self.local);
+        }
     }
 
     fn weird(&mut self, ts: i64, c: Option<&Conn>, name: &'static str, addl: &str) {

@@ -11,3 +11,4 @@ pub mod engine;
 pub mod flow;
 pub mod log;
 pub mod site;
+pub mod wasm;

@@ -10,10 +10,15 @@ use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use sandpiper::capture::{self, EndReason, PacketHandler};
-use sandpiper::cli::{Args, FormatArg};
+use sandpiper::cli::{Args, Command, FormatArg, ModuleCommand};
 use sandpiper::engine::{Engine, EngineConfig};
 use sandpiper::log::LogFormat;
 use sandpiper::site::LocalNets;
+use sandpiper::wasm::failures::{FailureLog, QuarantinePolicy};
+use sandpiper::wasm::handlers::EventBus;
+use sandpiper::wasm::modules::{self, ModuleSet};
+use sandpiper::wasm::runtime::WasmRuntime;
+use sandpiper::wasm::streams::GuestLogs;
 
 /// Feeds the engine and moves the progress bar every so many packets.
 struct Feed<'a> {
@@ -38,7 +43,80 @@ impl PacketHandler for Feed<'_> {
     }
 }
 
+fn log_format(args: &Args) -> LogFormat {
+    match args.log_format {
+        FormatArg::Tsv => LogFormat::Tsv,
+        FormatArg::Json => LogFormat::Json,
+    }
+}
+
+fn wasm_runtime(args: &Args) -> Result<Arc<WasmRuntime>, String> {
+    let cache = if args.no_cache {
+        None
+    } else {
+        args.cache_dir
+            .clone()
+            .or_else(WasmRuntime::default_cache_dir)
+    };
+    Ok(Arc::new(WasmRuntime::new(cache)?))
+}
+
+/// Loads the modules directory; a module that cannot be loaded is reported and skipped.
+fn load_modules(args: &Args, rt: &WasmRuntime) -> Result<Option<ModuleSet>, String> {
+    if args.no_modules {
+        return Ok(None);
+    }
+    let dir = match &args.modules {
+        Some(d) => d.clone(),
+        None => match modules::builtin_dir() {
+            Some(d) => d,
+            None => return Ok(None),
+        },
+    };
+    let set = modules::load_dir(rt, &dir)?;
+    for (path, why) in &set.refused {
+        eprintln!("sandpiper: module {} not loaded: {why}", path.display());
+    }
+    Ok(Some(set))
+}
+
+fn module_check(args: &Args, file: &std::path::Path) -> Result<(), String> {
+    let rt = wasm_runtime(args)?;
+    let m = rt.load(file)?;
+    print!("{}", modules::details(&m));
+    println!("ok");
+    Ok(())
+}
+
+fn list_modules(args: &Args) -> Result<(), String> {
+    let rt = wasm_runtime(args)?;
+    match load_modules(args, &rt)? {
+        Some(set) => {
+            for m in &set.loaded {
+                println!("{}", modules::describe(m));
+            }
+            if !set.refused.is_empty() {
+                return Err(format!(
+                    "{} module(s) could not be loaded",
+                    set.refused.len()
+                ));
+            }
+        }
+        None => println!("no modules loaded"),
+    }
+    Ok(())
+}
+
 fn run(args: Args) -> Result<(), String> {
+    if let Some(Command::Module {
+        action: ModuleCommand::Check { file },
+    }) = &args.command
+    {
+        return module_check(&args, file);
+    }
+    if args.list_modules {
+        return list_modules(&args);
+    }
     let local_nets = match &args.local_nets {
         Some(s) => LocalNets::parse_list(s).map_err(|e| format!("--local-nets: {e}"))?,
         None => LocalNets::default(),
@@ -68,15 +146,26 @@ fn run(args: Args) -> Result<(), String> {
     let mut engine = Engine::new(EngineConfig {
         ignore_checksums: args.ignore_checksums,
         log_dir: args.logdir.clone(),
-        format: match args.log_format {
-            FormatArg::Tsv => LogFormat::Tsv,
-            FormatArg::Json => LogFormat::Json,
-        },
+        format: log_format(&args),
         local_nets,
         seed: args.seed,
         max_flows: args.max_flows,
         ..EngineConfig::default()
     });
+
+    // Modules are compiled (or loaded from the artifact cache) before the first packet.
+    let rt = wasm_runtime(&args)?;
+    if let Some(set) = load_modules(&args, &rt)? {
+        let policy = QuarantinePolicy {
+            threshold: args.quarantine_after,
+            window_secs: args.quarantine_window,
+        };
+        let failures = FailureLog::new(args.logdir.clone(), log_format(&args), policy);
+        let logs = GuestLogs::new(args.logdir.clone(), log_format(&args));
+        let mut bus = EventBus::new(rt.clone(), &set.loaded, failures, logs);
+        bus.batch_events = args.event_batch as usize;
+        engine.logs.observer = Some(Box::new(bus));
+    }
 
     let started = Instant::now();
     let show_bar = !args.quiet && std::io::stderr().is_terminal() && live.is_none();

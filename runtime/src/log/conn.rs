@@ -5,104 +5,32 @@ use crate::flow::Conn;
 use crate::site::LocalNets;
 
 pub const FIELDS: &[Field] = &[
-    Field {
-        name: "ts",
-        ty: T::Time,
-    },
-    Field {
-        name: "uid",
-        ty: T::String,
-    },
-    Field {
-        name: "id.orig_h",
-        ty: T::Addr,
-    },
-    Field {
-        name: "id.orig_p",
-        ty: T::Port,
-    },
-    Field {
-        name: "id.resp_h",
-        ty: T::Addr,
-    },
-    Field {
-        name: "id.resp_p",
-        ty: T::Port,
-    },
-    Field {
-        name: "proto",
-        ty: T::Enum,
-    },
-    Field {
-        name: "service",
-        ty: T::String,
-    },
-    Field {
-        name: "duration",
-        ty: T::Interval,
-    },
-    Field {
-        name: "orig_bytes",
-        ty: T::Count,
-    },
-    Field {
-        name: "resp_bytes",
-        ty: T::Count,
-    },
-    Field {
-        name: "conn_state",
-        ty: T::String,
-    },
-    Field {
-        name: "local_orig",
-        ty: T::Bool,
-    },
-    Field {
-        name: "local_resp",
-        ty: T::Bool,
-    },
-    Field {
-        name: "missed_bytes",
-        ty: T::Count,
-    },
-    Field {
-        name: "history",
-        ty: T::String,
-    },
-    Field {
-        name: "orig_pkts",
-        ty: T::Count,
-    },
-    Field {
-        name: "orig_ip_bytes",
-        ty: T::Count,
-    },
-    Field {
-        name: "resp_pkts",
-        ty: T::Count,
-    },
-    Field {
-        name: "resp_ip_bytes",
-        ty: T::Count,
-    },
-    Field {
-        name: "tunnel_parents",
-        ty: T::SetString,
-    },
-    Field {
-        name: "ip_proto",
-        ty: T::Count,
-    },
-    Field {
-        name: "community_id",
-        ty: T::String,
-    },
+    Field::new_static("ts", T::Time),
+    Field::new_static("uid", T::String),
+    Field::new_static("id.orig_h", T::Addr),
+    Field::new_static("id.orig_p", T::Port),
+    Field::new_static("id.resp_h", T::Addr),
+    Field::new_static("id.resp_p", T::Port),
+    Field::new_static("proto", T::Enum),
+    Field::new_static("service", T::String),
+    Field::new_static("duration", T::Interval),
+    Field::new_static("orig_bytes", T::Count),
+    Field::new_static("resp_bytes", T::Count),
+    Field::new_static("conn_state", T::String),
+    Field::new_static("local_orig", T::Bool),
+    Field::new_static("local_resp", T::Bool),
+    Field::new_static("missed_bytes", T::Count),
+    Field::new_static("history", T::String),
+    Field::new_static("orig_pkts", T::Count),
+    Field::new_static("orig_ip_bytes", T::Count),
+    Field::new_static("resp_pkts", T::Count),
+    Field::new_static("resp_ip_bytes", T::Count),
+    Field::new_static("tunnel_parents", T::SetString),
+    Field::new_static("ip_proto", T::Count),
+    Field::new_static("community_id", T::String),
 ];
 
-pub const SCHEMA: Schema = Schema {
-    path: "conn",
-    fields: FIELDS,
-};
+pub const SCHEMA: Schema = Schema::new_static("conn", FIELDS);
 
 /// Renders a connection into `row` (23 values) using `uid` and `cid` as scratch text.
 pub fn row<'a>(

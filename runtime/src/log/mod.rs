@@ -10,13 +10,106 @@ pub mod json;
 pub mod tsv;
 pub mod weird;
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-/// Zeek field types used by the logs written here.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The Zeek types a set or vector column can hold, and the scalar column types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ScalarType {
+    Time,
+    Interval,
+    String,
+    Addr,
+    Port,
+    Enum,
+    Count,
+    Int,
+    Double,
+    Bool,
+    Subnet,
+}
+
+impl ScalarType {
+    /// Every scalar type, in declaration order.
+    pub const ALL: [ScalarType; 11] = [
+        ScalarType::Time,
+        ScalarType::Interval,
+        ScalarType::String,
+        ScalarType::Addr,
+        ScalarType::Port,
+        ScalarType::Enum,
+        ScalarType::Count,
+        ScalarType::Int,
+        ScalarType::Double,
+        ScalarType::Bool,
+        ScalarType::Subnet,
+    ];
+
+    /// The type's name in a Zeek `#types` header line.
+    pub const fn zeek_name(self) -> &'static str {
+        match self {
+            ScalarType::Time => "time",
+            ScalarType::Interval => "interval",
+            ScalarType::String => "string",
+            ScalarType::Addr => "addr",
+            ScalarType::Port => "port",
+            ScalarType::Enum => "enum",
+            ScalarType::Count => "count",
+            ScalarType::Int => "int",
+            ScalarType::Double => "double",
+            ScalarType::Bool => "bool",
+            ScalarType::Subnet => "subnet",
+        }
+    }
+
+    /// `set[<name>]`, from a static table so dynamic schemas never allocate type names.
+    const fn set_name(self) -> &'static str {
+        match self {
+            ScalarType::Time => "set[time]",
+            ScalarType::Interval => "set[interval]",
+            ScalarType::String => "set[string]",
+            ScalarType::Addr => "set[addr]",
+            ScalarType::Port => "set[port]",
+            ScalarType::Enum => "set[enum]",
+            ScalarType::Count => "set[count]",
+            ScalarType::Int => "set[int]",
+            ScalarType::Double => "set[double]",
+            ScalarType::Bool => "set[bool]",
+            ScalarType::Subnet => "set[subnet]",
+        }
+    }
+
+    /// `vector[<name>]`, from a static table.
+    const fn vector_name(self) -> &'static str {
+        match self {
+            ScalarType::Time => "vector[time]",
+            ScalarType::Interval => "vector[interval]",
+            ScalarType::String => "vector[string]",
+            ScalarType::Addr => "vector[addr]",
+            ScalarType::Port => "vector[port]",
+            ScalarType::Enum => "vector[enum]",
+            ScalarType::Count => "vector[count]",
+            ScalarType::Int => "vector[int]",
+            ScalarType::Double => "vector[double]",
+            ScalarType::Bool => "vector[bool]",
+            ScalarType::Subnet => "vector[subnet]",
+        }
+    }
+
+    /// The scalar type whose Zeek name is `name` ("count", "addr", ...).
+    pub fn from_zeek_name(name: &str) -> Option<ScalarType> {
+        ScalarType::ALL.into_iter().find(|t| t.zeek_name() == name)
+    }
+}
+
+/// Zeek field types of log columns.
+///
+/// `SetString` predates `Set(ScalarType::String)`; both are Zeek's `set[string]` and format
+/// identically.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FieldType {
     Time,
     Interval,
@@ -27,10 +120,16 @@ pub enum FieldType {
     Count,
     Bool,
     SetString,
+    Int,
+    Double,
+    Subnet,
+    Set(ScalarType),
+    Vector(ScalarType),
 }
 
 impl FieldType {
-    pub fn zeek_name(self) -> &'static str {
+    /// The type's name in a Zeek `#types` header line ("count", "set[string]", "vector[addr]").
+    pub const fn zeek_name(self) -> &'static str {
         match self {
             FieldType::Time => "time",
             FieldType::Interval => "interval",
@@ -41,25 +140,135 @@ impl FieldType {
             FieldType::Count => "count",
             FieldType::Bool => "bool",
             FieldType::SetString => "set[string]",
+            FieldType::Int => "int",
+            FieldType::Double => "double",
+            FieldType::Subnet => "subnet",
+            FieldType::Set(t) => t.set_name(),
+            FieldType::Vector(t) => t.vector_name(),
+        }
+    }
+
+    /// The column type holding a single value of `t`.
+    pub const fn scalar(t: ScalarType) -> FieldType {
+        match t {
+            ScalarType::Time => FieldType::Time,
+            ScalarType::Interval => FieldType::Interval,
+            ScalarType::String => FieldType::String,
+            ScalarType::Addr => FieldType::Addr,
+            ScalarType::Port => FieldType::Port,
+            ScalarType::Enum => FieldType::Enum,
+            ScalarType::Count => FieldType::Count,
+            ScalarType::Int => FieldType::Int,
+            ScalarType::Double => FieldType::Double,
+            ScalarType::Bool => FieldType::Bool,
+            ScalarType::Subnet => FieldType::Subnet,
+        }
+    }
+
+    /// The element type of a set or vector column, `None` for a scalar column.
+    pub const fn element(self) -> Option<ScalarType> {
+        match self {
+            FieldType::SetString => Some(ScalarType::String),
+            FieldType::Set(t) | FieldType::Vector(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// Parses a Zeek type name as written by [`FieldType::zeek_name`]. `set[string]` parses
+    /// as `Set(ScalarType::String)`.
+    pub fn from_zeek_name(name: &str) -> Option<FieldType> {
+        let inner = |prefix: &str| {
+            name.strip_prefix(prefix)
+                .and_then(|r| r.strip_suffix(']'))
+                .and_then(ScalarType::from_zeek_name)
+        };
+        if let Some(t) = inner("set[") {
+            return Some(FieldType::Set(t));
+        }
+        if let Some(t) = inner("vector[") {
+            return Some(FieldType::Vector(t));
+        }
+        ScalarType::from_zeek_name(name).map(FieldType::scalar)
+    }
+}
+
+/// One column: Zeek's (flattened) field name and its type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Field {
+    pub name: Cow<'static, str>,
+    pub ty: FieldType,
+}
+
+impl Field {
+    /// A field with a static name, usable in `const` tables.
+    pub const fn new_static(name: &'static str, ty: FieldType) -> Field {
+        Field {
+            name: Cow::Borrowed(name),
+            ty,
+        }
+    }
+
+    /// A field whose name may be known only at run time.
+    pub fn new(name: impl Into<Cow<'static, str>>, ty: FieldType) -> Field {
+        Field {
+            name: name.into(),
+            ty,
         }
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-pub struct Field {
-    pub name: &'static str,
-    pub ty: FieldType,
+/// A log stream's identity and columns. Built-in streams use static schemas
+/// ([`Schema::new_static`]); streams created at run time own their path and fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Schema {
+    pub path: Cow<'static, str>,
+    pub fields: Cow<'static, [Field]>,
 }
 
-/// A log stream's identity and columns.
-#[derive(Debug, Clone, Copy)]
-pub struct Schema {
-    pub path: &'static str,
-    pub fields: &'static [Field],
+impl Schema {
+    /// A schema of static data, usable in `const` items.
+    pub const fn new_static(path: &'static str, fields: &'static [Field]) -> Schema {
+        Schema {
+            path: Cow::Borrowed(path),
+            fields: Cow::Borrowed(fields),
+        }
+    }
+
+    /// A schema built at run time.
+    pub fn new(
+        path: impl Into<Cow<'static, str>>,
+        fields: impl Into<Cow<'static, [Field]>>,
+    ) -> Schema {
+        Schema {
+            path: path.into(),
+            fields: fields.into(),
+        }
+    }
+
+    /// Checks what the writers rely on: the path is a plain file name (not empty, no `/`,
+    /// `\`, NUL, no leading `.`), and field names are non-empty, unique, and printable ASCII
+    /// without spaces (so `#fields` stays one tab-separated line and JSON keys are unique).
+    /// Callers that accept schemas from guests should apply their own, stricter policy first.
+    pub fn validate(&self) -> Result<(), String> {
+        let p = self.path.as_ref();
+        if p.is_empty() || p.starts_with('.') || p.contains(['/', '\\', '\0']) {
+            return Err(format!("invalid log path {p:?}"));
+        }
+        for (i, f) in self.fields.iter().enumerate() {
+            let n = f.name.as_ref();
+            if n.is_empty() || !n.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(format!("invalid field name {n:?} in log {p:?}"));
+            }
+            if self.fields[..i].iter().any(|g| g.name == f.name) {
+                return Err(format!("duplicate field name {n:?} in log {p:?}"));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// One field value, borrowed from the record being logged. Times are microseconds.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Value<'a> {
     Unset,
     Time(i64),
@@ -70,7 +279,15 @@ pub enum Value<'a> {
     Enum(&'a str),
     Count(u64),
     Bool(bool),
+    /// A `set[string]`'s elements.
     Set(&'a [&'a str]),
+    Int(i64),
+    Double(f64),
+    /// A subnet: the prefix and its length in bits. Written masked to the length, as Zeek
+    /// stores subnets.
+    Subnet(IpAddr, u8),
+    /// The elements of a set or vector column, of any scalar type.
+    List(&'a [Value<'a>]),
 }
 
 /// Writes rows of one stream. Implementations buffer; `finish` flushes and closes.
@@ -86,18 +303,23 @@ pub enum LogFormat {
 }
 
 /// Opens a writer of `format` for `schema` under `dir`.
+///
+/// The schema must pass [`Schema::validate`]; otherwise the error is `InvalidInput`.
 pub fn open_writer(
     dir: &Path,
     schema: Schema,
     format: LogFormat,
 ) -> io::Result<Box<dyn LogWriter>> {
+    schema
+        .validate()
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     let path: PathBuf = dir.join(format!("{}.log", schema.path));
     let file = File::create(&path)
         .map_err(|e| io::Error::new(e.kind(), format!("cannot create {}: {e}", path.display())))?;
     let out = BufWriter::with_capacity(256 * 1024, file);
     Ok(match format {
-        LogFormat::Tsv => Box::new(tsv::TsvWriter::new(out, schema)?),
-        LogFormat::Json => Box::new(json::JsonWriter::new(out, schema)),
+        LogFormat::Tsv => Box::new(tsv::TsvWriter::new(out, &schema)?),
+        LogFormat::Json => Box::new(json::JsonWriter::new(out, &schema)),
     })
 }
 
@@ -119,6 +341,24 @@ pub fn write_micros(out: &mut impl Write, us: i64) -> io::Result<()> {
         f /= 10;
     }
     out.write_all(&digits)
+}
+
+/// Writes a subnet as Zeek renders one ("10.0.0.0/8", "2001:db8::/32"). Zeek keeps subnets
+/// masked to their length, so host bits of `addr` are cleared here.
+pub fn write_subnet(out: &mut impl Write, addr: IpAddr, len: u8) -> io::Result<()> {
+    let masked = match addr {
+        IpAddr::V4(a) => {
+            let keep = u32::from(len.min(32));
+            let mask = u32::MAX.checked_shl(32 - keep).unwrap_or(0);
+            IpAddr::V4((u32::from(a) & mask).into())
+        }
+        IpAddr::V6(a) => {
+            let keep = u32::from(len.min(128));
+            let mask = u128::MAX.checked_shl(128 - keep).unwrap_or(0);
+            IpAddr::V6((u128::from(a) & mask).into())
+        }
+    };
+    write!(out, "{masked}/{len}")
 }
 
 /// Local time as Zeek writes it in #open/#close: %Y-%m-%d-%H-%M-%S.
@@ -156,6 +396,69 @@ mod tests {
         write_micros(&mut v, -1_500_000).unwrap();
         assert_eq!(v, b"-1.500000");
     }
+    #[test]
+    fn type_names() {
+        assert_eq!(FieldType::Int.zeek_name(), "int");
+        assert_eq!(FieldType::Double.zeek_name(), "double");
+        assert_eq!(FieldType::Subnet.zeek_name(), "subnet");
+        assert_eq!(FieldType::SetString.zeek_name(), "set[string]");
+        assert_eq!(FieldType::Set(ScalarType::Count).zeek_name(), "set[count]");
+        assert_eq!(
+            FieldType::Vector(ScalarType::String).zeek_name(),
+            "vector[string]"
+        );
+        for t in ScalarType::ALL {
+            let scalar = FieldType::scalar(t);
+            assert_eq!(scalar.zeek_name(), t.zeek_name());
+            assert_eq!(
+                FieldType::Set(t).zeek_name(),
+                format!("set[{}]", t.zeek_name())
+            );
+            assert_eq!(
+                FieldType::Vector(t).zeek_name(),
+                format!("vector[{}]", t.zeek_name())
+            );
+            for ty in [scalar, FieldType::Set(t), FieldType::Vector(t)] {
+                assert_eq!(FieldType::from_zeek_name(ty.zeek_name()), Some(ty));
+            }
+        }
+        assert_eq!(FieldType::from_zeek_name("set[set[count]]"), None);
+        assert_eq!(FieldType::from_zeek_name("table"), None);
+    }
+
+    #[test]
+    fn schema_validation() {
+        let ok = Schema::new(
+            String::from("dns_x"),
+            vec![Field::new("a.b", FieldType::Int)],
+        );
+        assert_eq!(ok.validate(), Ok(()));
+        assert_eq!(ok.clone(), ok);
+        for bad_path in ["", "../x", "a/b", ".hidden"] {
+            assert!(
+                Schema::new(bad_path, Vec::new()).validate().is_err(),
+                "{bad_path:?}"
+            );
+        }
+        for bad_fields in [
+            vec![Field::new("", FieldType::Int)],
+            vec![Field::new("a\tb", FieldType::Int)],
+            vec![Field::new("a b", FieldType::Int)],
+            vec![
+                Field::new("x", FieldType::Int),
+                Field::new("x", FieldType::Bool),
+            ],
+        ] {
+            assert!(Schema::new("p", bad_fields).validate().is_err());
+        }
+        let dir = std::env::temp_dir();
+        let err = match open_writer(&dir, Schema::new("../escape", Vec::new()), LogFormat::Tsv) {
+            Err(e) => e,
+            Ok(_) => panic!("opened a writer outside the log directory"),
+        };
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+    }
+
     #[test]
     fn open_timestamp_shape() {
         let t = zeek_timestamp_now();

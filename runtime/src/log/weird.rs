@@ -3,56 +3,20 @@
 use super::{Field, FieldType as T, Schema};
 
 pub const FIELDS: &[Field] = &[
-    Field {
-        name: "ts",
-        ty: T::Time,
-    },
-    Field {
-        name: "uid",
-        ty: T::String,
-    },
-    Field {
-        name: "id.orig_h",
-        ty: T::Addr,
-    },
-    Field {
-        name: "id.orig_p",
-        ty: T::Port,
-    },
-    Field {
-        name: "id.resp_h",
-        ty: T::Addr,
-    },
-    Field {
-        name: "id.resp_p",
-        ty: T::Port,
-    },
-    Field {
-        name: "name",
-        ty: T::String,
-    },
-    Field {
-        name: "addl",
-        ty: T::String,
-    },
-    Field {
-        name: "notice",
-        ty: T::Bool,
-    },
-    Field {
-        name: "peer",
-        ty: T::String,
-    },
-    Field {
-        name: "source",
-        ty: T::String,
-    },
+    Field::new_static("ts", T::Time),
+    Field::new_static("uid", T::String),
+    Field::new_static("id.orig_h", T::Addr),
+    Field::new_static("id.orig_p", T::Port),
+    Field::new_static("id.resp_h", T::Addr),
+    Field::new_static("id.resp_p", T::Port),
+    Field::new_static("name", T::String),
+    Field::new_static("addl", T::String),
+    Field::new_static("notice", T::Bool),
+    Field::new_static("peer", T::String),
+    Field::new_static("source", T::String),
 ];
 
-pub const SCHEMA: Schema = Schema {
-    path: "weird",
-    fields: FIELDS,
-};
+pub const SCHEMA: Schema = Schema::new_static("weird", FIELDS);
 
 /// The analyzer Zeek names as the weird's source.
 pub fn source_of(name: &str) -> &'static str {

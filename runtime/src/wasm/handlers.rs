@@ -1,0 +1,273 @@
+//! Event handlers ("scripts"): events are collected into batches and each handler receives the
+//! events it subscribes to, one call per batch.
+//!
+//! A handler that fails a call loses only that batch: the Store is dropped (a trap poisons it),
+//! its log rows and raised events from that call are discarded, a row goes to
+//! analyzer_failed.log and the next batch runs on a fresh instance. Other handlers see the same
+//! batches either way, so their output does not depend on a misbehaving neighbour.
+
+use std::collections::HashSet;
+use std::io;
+use std::sync::Arc;
+
+use super::bindings::types::{ConnId, ConnInfo, Event, Port, Transport};
+use super::failures::{FailureConn, FailureLog};
+use super::host::CallState;
+use super::runtime::{arm, classify, Exports, Failure, Instance, LoadedModule, WasmRuntime};
+use super::streams::{ip, ip_address, GuestLogs};
+use crate::engine::ConnObserver;
+use crate::flow::{Conn, Proto};
+use crate::site::LocalNets;
+
+/// Default events per batch: large enough to amortise a call, small enough to keep latency low.
+pub const BATCH_EVENTS: usize = 256;
+/// Rounds of handler-raised events processed per batch (handlers raising events for each other
+/// cannot loop forever).
+const MAX_ROUNDS: usize = 4;
+
+/// One handler module with its (lazily created) instance.
+pub struct HandlerSlot {
+    pub module: Arc<LoadedModule>,
+    subscriptions: HashSet<String>,
+    instance: Option<Instance>,
+    pub calls: u64,
+    pub fuel_used: u64,
+}
+
+impl HandlerSlot {
+    pub fn new(module: Arc<LoadedModule>) -> Self {
+        let subscriptions = module
+            .manifest
+            .handler
+            .as_ref()
+            .map(|h| h.events.iter().cloned().collect())
+            .unwrap_or_default();
+        HandlerSlot {
+            module,
+            subscriptions,
+            instance: None,
+            calls: 0,
+            fuel_used: 0,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.module.manifest.name
+    }
+
+    /// Calls `handle` with a batch; on success returns what the call produced.
+    fn handle(&mut self, rt: &WasmRuntime, batch: &[Event]) -> Result<CallState, Failure> {
+        let limits = self.module.manifest.limits.clone();
+        let mut inst = match self.instance.take() {
+            Some(i) => i,
+            None => self.module.instantiate(rt)?,
+        };
+        arm(&mut inst.store, limits.fuel, limits.wall_clock_ms);
+        self.calls += 1;
+        let Exports::Handler(h) = &inst.exports else {
+            unreachable!("handler slots hold event-handler modules")
+        };
+        match h.call_handle(&mut inst.store, batch) {
+            Ok(()) => {
+                if limits.fuel > 0 {
+                    let left = inst.store.get_fuel().unwrap_or(0);
+                    self.fuel_used += limits.fuel - left;
+                }
+                let effects = std::mem::take(&mut inst.store.data_mut().call);
+                self.instance = Some(inst);
+                Ok(effects)
+            }
+            // The instance is dropped here: a trap poisons its Store.
+            Err(e) => Err(classify(
+                &inst.store,
+                &e,
+                limits.fuel,
+                limits.wall_clock_ms,
+                "handle",
+            )),
+        }
+    }
+}
+
+/// Collects events and runs them through the handlers in batches.
+pub struct EventBus {
+    rt: Arc<WasmRuntime>,
+    pub handlers: Vec<HandlerSlot>,
+    wanted: HashSet<String>,
+    pending: Vec<Event>,
+    pub failures: FailureLog,
+    logs: GuestLogs,
+    /// Handler-raised events dropped because the round limit was reached.
+    pub dropped_events: u64,
+    /// Network time of the newest event (for failure rows).
+    last_ts: f64,
+    /// Events per batch.
+    pub batch_events: usize,
+}
+
+impl EventBus {
+    pub fn new(
+        rt: Arc<WasmRuntime>,
+        modules: &[Arc<LoadedModule>],
+        failures: FailureLog,
+        logs: GuestLogs,
+    ) -> Self {
+        let handlers: Vec<HandlerSlot> = modules
+            .iter()
+            .filter(|m| m.manifest.kind == super::manifest::Kind::EventHandler)
+            .map(|m| HandlerSlot::new(m.clone()))
+            .collect();
+        let wanted = handlers
+            .iter()
+            .flat_map(|h| h.subscriptions.iter().cloned())
+            .collect();
+        EventBus {
+            rt,
+            handlers,
+            wanted,
+            pending: Vec::new(),
+            failures,
+            logs,
+            dropped_events: 0,
+            last_ts: 0.0,
+            batch_events: BATCH_EVENTS,
+        }
+    }
+
+    /// Whether any handler subscribes to `name` (callers skip building unwanted events).
+    pub fn wants(&self, name: &str) -> bool {
+        self.wanted.contains(name)
+    }
+
+    pub fn raise(&mut self, e: Event) {
+        if !self.wants(&e.name) {
+            return;
+        }
+        self.last_ts = e.ts;
+        self.pending.push(e);
+        if self.pending.len() >= self.batch_events {
+            self.dispatch();
+        }
+    }
+
+    /// Runs the pending batch through every handler, then the events they raised, for at most
+    /// `MAX_ROUNDS` rounds.
+    pub fn dispatch(&mut self) {
+        let mut batch = std::mem::take(&mut self.pending);
+        for _ in 0..MAX_ROUNDS {
+            if batch.is_empty() {
+                return;
+            }
+            let mut raised = Vec::new();
+            for i in 0..self.handlers.len() {
+                let slot = &mut self.handlers[i];
+                if self.failures.is_quarantined(slot.name()) {
+                    continue;
+                }
+                let mine: Vec<Event> = batch
+                    .iter()
+                    .filter(|e| slot.subscriptions.contains(&e.name))
+                    .cloned()
+                    .collect();
+                if mine.is_empty() {
+                    continue;
+                }
+                match slot.handle(&self.rt, &mine) {
+                    Ok(effects) => {
+                        if let Err(e) = self.logs.write(&self.rt.streams, &effects.rows) {
+                            eprintln!("sandpiper: writing {}'s log: {e}", slot.name());
+                        }
+                        raised.extend(
+                            effects
+                                .events
+                                .into_iter()
+                                .filter(|e| self.wanted.contains(&e.name)),
+                        );
+                    }
+                    Err(f) => {
+                        let name = slot.name().to_string();
+                        let conn = FailureConn::default();
+                        let kind = slot.module.manifest.kind;
+                        if let Err(e) = self.failures.record(self.last_ts, kind, &name, &f, &conn) {
+                            eprintln!("sandpiper: writing analyzer_failed.log: {e}");
+                        }
+                    }
+                }
+            }
+            batch = raised;
+        }
+        self.dropped_events += batch.len() as u64;
+    }
+}
+
+/// What a handler sees of a connection.
+pub fn conn_info(c: &Conn, local: &LocalNets) -> ConnInfo {
+    let proto = match c.proto {
+        Proto::Tcp => Transport::Tcp,
+        Proto::Udp => Transport::Udp,
+        Proto::Icmp => Transport::Icmp,
+        Proto::Unknown => Transport::Unknown,
+    };
+    let port = |number| Port { number, proto };
+    let (orig_bytes, resp_bytes) = c.bytes();
+    ConnInfo {
+        uid: c.uid.to_string_with(b'C'),
+        id: ConnId {
+            orig_h: ip_address(c.orig_h),
+            orig_p: port(c.orig_p),
+            resp_h: ip_address(c.resp_h),
+            resp_p: port(c.resp_p),
+        },
+        start: c.start as f64 / 1e6,
+        duration: c.duration() as f64 / 1e6,
+        orig_bytes,
+        resp_bytes,
+        orig_pkts: c.orig.pkts,
+        resp_pkts: c.resp.pkts,
+        conn_state: c.conn_state().to_string(),
+        history: c.history.as_str().to_string(),
+        service: c.service.iter().map(|s| s.to_string()).collect(),
+        local_orig: local.is_local(c.orig_h),
+        local_resp: local.is_local(c.resp_h),
+        tunnel_parents: c
+            .tunnel_parents
+            .iter()
+            .map(|u| u.to_string_with(b'C'))
+            .collect(),
+    }
+}
+
+impl ConnObserver for EventBus {
+    fn conn_done(&mut self, c: &Conn, local: &LocalNets) {
+        const NAME: &str = "connection_state_remove";
+        if !self.wants(NAME) {
+            return;
+        }
+        let info = conn_info(c, local);
+        self.raise(Event {
+            name: NAME.to_string(),
+            ts: c.last as f64 / 1e6,
+            conn: Some(info),
+            args: Vec::new(),
+        });
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        self.dispatch();
+        self.logs.finish()?;
+        self.failures.finish()
+    }
+}
+
+/// The id of a connection for analyzer_failed.log.
+pub fn failure_conn(c: &ConnInfo) -> FailureConn {
+    FailureConn {
+        uid: Some(c.uid.clone()),
+        id: Some((
+            ip(&c.id.orig_h),
+            c.id.orig_p.number,
+            ip(&c.id.resp_h),
+            c.id.resp_p.number,
+        )),
+    }
+}

@@ -1,0 +1,462 @@
+//! The per-Store host state and the host side of every import.
+//!
+//! Everything a guest does through an import during a call is buffered in [`CallState`] and
+//! only committed by the caller when the call returns normally; a call that fails discards it.
+//! Every import counts what it lifts against per-call budgets, so no guest can make the host
+//! allocate without bound: exceeding a budget ends the call as a `host-limit` failure.
+
+use std::sync::Arc;
+
+use wasmtime::component::{Linker, WasmList, WasmStr};
+use wasmtime::{ResourceLimiter, StoreContextMut};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxView, WasiView};
+
+use super::bindings::sandpiper::monitor::{analysis, file_info, files, rule_feedback, sink};
+use super::bindings::types::{self, ConnInfo, Event, LogSchema, Value};
+use super::lazy::{LazyConnInfo, LazyEvent};
+use super::streams::StreamRegistry;
+
+/// Per-call budgets for what a guest hands to the host.
+pub mod budget {
+    /// Log rows per call, over all `log.write` calls.
+    pub const ROWS: usize = 65_536;
+    /// Values (log row cells and event arguments) per call.
+    pub const VALUES: usize = 1 << 20;
+    /// Bytes of strings per call (row cells, event names and arguments).
+    pub const STRING_BYTES: usize = 16 << 20;
+    /// Events per call, over all `events.raise` calls.
+    pub const EVENTS: usize = 65_536;
+    /// Weirds per call.
+    pub const WEIRDS: usize = 1_024;
+    /// Bytes handed to the files framework or a sink per call.
+    pub const DATA_BYTES: usize = 64 << 20;
+}
+
+/// What the guest did during the current call, committed only if the call succeeds.
+#[derive(Default)]
+pub struct CallState {
+    /// Rows per stream (registry index), in order.
+    pub rows: Vec<(u32, Vec<Value>)>,
+    pub events: Vec<Event>,
+    pub weirds: Vec<(String, String)>,
+    pub confirmed: bool,
+    pub violation: Option<(String, Vec<u8>)>,
+    pub sink_bytes: Vec<u8>,
+    pub rule_feedback: Vec<(u64, &'static str, String)>,
+    pub file_info: Vec<(String, String)>,
+    values: usize,
+    string_bytes: usize,
+    data_bytes: usize,
+    /// Set when an import refused the call for exceeding a budget: the reason.
+    pub limit_hit: Option<String>,
+}
+
+impl CallState {
+    fn exceed(&mut self, what: String) -> wasmtime::Error {
+        let e = wasmtime::Error::msg(format!("host limit: {what}"));
+        self.limit_hit = Some(what);
+        e
+    }
+
+    fn charge_string(&mut self, n: usize) -> wasmtime::Result<()> {
+        self.string_bytes += n;
+        if self.string_bytes > budget::STRING_BYTES {
+            return Err(self.exceed(format!(
+                "more than {} bytes of strings in one call",
+                budget::STRING_BYTES
+            )));
+        }
+        Ok(())
+    }
+
+    fn charge_value(&mut self, v: &Value) -> wasmtime::Result<()> {
+        self.values += 1;
+        if self.values > budget::VALUES {
+            return Err(self.exceed(format!("more than {} values in one call", budget::VALUES)));
+        }
+        match v {
+            Value::Str(s) | Value::Enumeration(s) => self.charge_string(s.len()),
+            _ => Ok(()),
+        }
+    }
+
+    fn charge_data(&mut self, n: usize) -> wasmtime::Result<()> {
+        self.data_bytes += n;
+        if self.data_bytes > budget::DATA_BYTES {
+            return Err(self.exceed(format!(
+                "more than {} bytes of data in one call",
+                budget::DATA_BYTES
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Memory and table limits of one Store; remembers whether it refused a growth so a failed
+/// call can be reported as `memory-limit`.
+pub struct Limiter {
+    pub memory_bytes: usize,
+    pub hit: bool,
+}
+
+impl ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.memory_bytes {
+            self.hit = true;
+            return Err(wasmtime::Error::msg(format!(
+                "memory limit: growing linear memory to {desired} bytes"
+            )));
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > 1 << 20 {
+            self.hit = true;
+            return Err(wasmtime::Error::msg(format!(
+                "memory limit: growing a table to {desired} elements"
+            )));
+        }
+        Ok(true)
+    }
+}
+
+/// The data of one wasmtime `Store`: one component instance of one module.
+pub struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub limiter: Limiter,
+    /// The module's name (stream ownership, log rows).
+    pub module: Arc<str>,
+    pub streams: Arc<StreamRegistry>,
+    pub call: CallState,
+    /// The guest's stderr, when the manifest does not grant it the monitor's stderr.
+    pub stderr: Option<MemoryOutputPipe>,
+    /// Files opened through `files.begin` in this instance (ids handed out).
+    next_file: u32,
+}
+
+impl HostState {
+    pub fn new(
+        module: Arc<str>,
+        streams: Arc<StreamRegistry>,
+        memory_bytes: usize,
+        inherit_stderr: bool,
+    ) -> Self {
+        let mut b = WasiCtx::builder();
+        // Deny by default: no arguments, environment, preopened directories, network or stdin.
+        // Clocks and randomness stay (Rust's HashMap seeds itself from wasi:random).
+        let stderr = if inherit_stderr {
+            b.inherit_stderr();
+            None
+        } else {
+            let pipe = MemoryOutputPipe::new(4096);
+            b.stderr(pipe.clone());
+            Some(pipe)
+        };
+        HostState {
+            wasi: b.build(),
+            table: ResourceTable::new(),
+            limiter: Limiter {
+                memory_bytes,
+                hit: false,
+            },
+            module,
+            streams,
+            call: CallState::default(),
+            stderr,
+            next_file: 0,
+        }
+    }
+
+    /// The last line the guest wrote to stderr (a Rust panic message), if captured.
+    pub fn stderr_tail(&self) -> Option<String> {
+        let bytes = self.stderr.as_ref()?.contents();
+        let text = String::from_utf8_lossy(&bytes);
+        // Skip Rust's "note: run with `RUST_BACKTRACE=1`" so the panic message itself is kept.
+        let line = text
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty() && !l.starts_with("note: "))?;
+        Some(line.trim().to_string())
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// Adds the imports every world may use. WASI is linked with the deny-by-default context
+/// above; the Sandpiper interfaces a component's world does not import are simply unused.
+pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    wasmtime_wasi::p2::add_to_linker_sync(linker)?;
+    type Has = wasmtime::component::HasSelf<HostState>;
+    analysis::add_to_linker::<HostState, Has>(linker, |s| s)?;
+    files::add_to_linker::<HostState, Has>(linker, |s| s)?;
+    file_info::add_to_linker::<HostState, Has>(linker, |s| s)?;
+    sink::add_to_linker::<HostState, Has>(linker, |s| s)?;
+    rule_feedback::add_to_linker::<HostState, Has>(linker, |s| s)?;
+    types::add_to_linker::<HostState, Has>(linker, |s| s)?;
+
+    let version = super::bindings::PACKAGE_VERSION;
+    let mut log = linker.instance(&format!("sandpiper:monitor/log@{version}"))?;
+    log.func_wrap(
+        "create-stream",
+        |mut store: StoreContextMut<'_, HostState>, (schema,): (LogSchema,)| {
+            let state = store.data_mut();
+            Ok((state.streams.create(&state.module, schema),))
+        },
+    )?;
+    log.func_wrap(
+        "write",
+        |mut store: StoreContextMut<'_, HostState>,
+         (stream, rows): (u32, WasmList<WasmList<Value>>)| {
+            Ok((log_write(&mut store, stream, rows)?,))
+        },
+    )?;
+    let mut events = linker.instance(&format!("sandpiper:monitor/events@{version}"))?;
+    events.func_wrap(
+        "raise",
+        |mut store: StoreContextMut<'_, HostState>, (list,): (WasmList<LazyEvent>,)| {
+            Ok((events_raise(&mut store, list)?,))
+        },
+    )?;
+    Ok(())
+}
+
+/// `log.write`: rows are lifted one value at a time and checked against the stream's schema.
+/// A malformed row is the guest's error (returned to it); exceeding a budget ends the call.
+fn log_write(
+    store: &mut StoreContextMut<'_, HostState>,
+    stream: u32,
+    rows: WasmList<WasmList<Value>>,
+) -> wasmtime::Result<Result<(), String>> {
+    let schema = match store
+        .data()
+        .streams
+        .schema_for(&store.data().module, stream)
+    {
+        Ok(s) => s,
+        Err(e) => return Ok(Err(e)),
+    };
+    let already = store.data().call.rows.len();
+    if already + rows.len() > budget::ROWS {
+        let call = &mut store.data_mut().call;
+        return Err(call.exceed(format!("more than {} log rows in one call", budget::ROWS)));
+    }
+    let mut lifted = Vec::with_capacity(rows.len().min(1024));
+    for i in 0..rows.len() {
+        let row = rows.get(&mut *store, i).expect("index in range")?;
+        if row.len() > super::streams::MAX_ROW_VALUES {
+            return Ok(Err(format!(
+                "row {i} has {} values; a row has at most {}",
+                row.len(),
+                super::streams::MAX_ROW_VALUES
+            )));
+        }
+        let mut values = Vec::with_capacity(row.len());
+        for j in 0..row.len() {
+            let v = row.get(&mut *store, j).expect("index in range")?;
+            store.data_mut().call.charge_value(&v)?;
+            values.push(v);
+        }
+        if let Err(e) = super::streams::check_row(&schema, &values) {
+            return Ok(Err(format!("row {i}: {e}")));
+        }
+        lifted.push((stream, values));
+    }
+    store.data_mut().call.rows.extend(lifted);
+    Ok(Ok(()))
+}
+
+fn lift_str(store: &mut StoreContextMut<'_, HostState>, s: &WasmStr) -> wasmtime::Result<String> {
+    let text = s.to_str(&*store)?.into_owned();
+    store.data_mut().call.charge_string(text.len())?;
+    Ok(text)
+}
+
+fn lift_str_list(
+    store: &mut StoreContextMut<'_, HostState>,
+    list: &WasmList<WasmStr>,
+) -> wasmtime::Result<Vec<String>> {
+    let mut out = Vec::new();
+    for i in 0..list.len() {
+        let s = list.get(&mut *store, i).expect("index in range")?;
+        store.data_mut().call.values += 1;
+        out.push(lift_str(store, &s)?);
+    }
+    Ok(out)
+}
+
+fn lift_conn(
+    store: &mut StoreContextMut<'_, HostState>,
+    c: LazyConnInfo,
+) -> wasmtime::Result<ConnInfo> {
+    Ok(ConnInfo {
+        uid: lift_str(store, &c.uid)?,
+        id: c.id,
+        start: c.start,
+        duration: c.duration,
+        orig_bytes: c.orig_bytes,
+        resp_bytes: c.resp_bytes,
+        orig_pkts: c.orig_pkts,
+        resp_pkts: c.resp_pkts,
+        conn_state: lift_str(store, &c.conn_state)?,
+        history: lift_str(store, &c.history)?,
+        service: lift_str_list(store, &c.service)?,
+        local_orig: c.local_orig,
+        local_resp: c.local_resp,
+        tunnel_parents: lift_str_list(store, &c.tunnel_parents)?,
+    })
+}
+
+/// `events.raise`: events are lifted one at a time, their arguments one value at a time.
+fn events_raise(
+    store: &mut StoreContextMut<'_, HostState>,
+    list: WasmList<LazyEvent>,
+) -> wasmtime::Result<Result<(), String>> {
+    if store.data().call.events.len() + list.len() > budget::EVENTS {
+        let call = &mut store.data_mut().call;
+        return Err(call.exceed(format!("more than {} events in one call", budget::EVENTS)));
+    }
+    for i in 0..list.len() {
+        let e = list.get(&mut *store, i).expect("index in range")?;
+        let name = lift_str(store, &e.name)?;
+        if name.is_empty() || name.len() > 128 {
+            return Ok(Err(format!("event {i}: a name has 1 to 128 characters")));
+        }
+        let conn = match e.conn {
+            Some(c) => Some(lift_conn(store, c)?),
+            None => None,
+        };
+        let mut args = Vec::with_capacity(e.args.len().min(64));
+        for j in 0..e.args.len() {
+            let v = e.args.get(&mut *store, j).expect("index in range")?;
+            store.data_mut().call.charge_value(&v)?;
+            args.push(v);
+        }
+        store.data_mut().call.events.push(Event {
+            name,
+            ts: e.ts,
+            conn,
+            args,
+        });
+    }
+    Ok(Ok(()))
+}
+
+impl types::Host for HostState {}
+
+impl analysis::Host for HostState {
+    fn confirm(&mut self) -> wasmtime::Result<()> {
+        self.call.confirmed = true;
+        Ok(())
+    }
+
+    fn violation(&mut self, reason: String, data: Vec<u8>) -> wasmtime::Result<()> {
+        self.call.charge_string(reason.len())?;
+        self.call.charge_data(data.len())?;
+        if self.call.violation.is_none() {
+            self.call.violation = Some((reason, data));
+        }
+        Ok(())
+    }
+
+    fn weird(&mut self, name: String, addl: String) -> wasmtime::Result<()> {
+        self.call.charge_string(name.len() + addl.len())?;
+        if self.call.weirds.len() >= budget::WEIRDS {
+            return Err(self
+                .call
+                .exceed(format!("more than {} weirds in one call", budget::WEIRDS)));
+        }
+        self.call.weirds.push((name, addl));
+        Ok(())
+    }
+}
+
+impl files::Host for HostState {
+    // The files framework is a later issue: file content is checked against the budget and
+    // dropped; the handles are real so analyzers can be written against the final interface.
+    fn begin(
+        &mut self,
+        _is_orig: bool,
+        mime_hint: Option<String>,
+        _total_size: Option<u64>,
+    ) -> wasmtime::Result<u32> {
+        self.call.charge_string(mime_hint.map_or(0, |m| m.len()))?;
+        self.next_file = self.next_file.wrapping_add(1);
+        Ok(self.next_file)
+    }
+
+    fn data(&mut self, _file: u32, bytes: Vec<u8>) -> wasmtime::Result<()> {
+        self.call.charge_data(bytes.len())
+    }
+
+    fn end(&mut self, _file: u32) -> wasmtime::Result<()> {
+        Ok(())
+    }
+}
+
+impl file_info::Host for HostState {
+    fn set_mime_type(&mut self, mime: String) -> wasmtime::Result<()> {
+        self.call.charge_string(mime.len())?;
+        self.call.file_info.push(("mime_type".into(), mime));
+        Ok(())
+    }
+
+    fn set_hash(&mut self, algorithm: String, hex_digest: String) -> wasmtime::Result<()> {
+        self.call
+            .charge_string(algorithm.len() + hex_digest.len())?;
+        self.call.file_info.push((algorithm, hex_digest));
+        Ok(())
+    }
+}
+
+impl sink::Host for HostState {
+    fn write(&mut self, bytes: Vec<u8>) -> wasmtime::Result<Result<(), String>> {
+        self.call.charge_data(bytes.len())?;
+        self.call.sink_bytes.extend_from_slice(&bytes);
+        Ok(Ok(()))
+    }
+}
+
+impl rule_feedback::Host for HostState {
+    fn added(&mut self, rule_id: u64, msg: String) -> wasmtime::Result<()> {
+        self.feedback(rule_id, "added", msg)
+    }
+    fn removed(&mut self, rule_id: u64, msg: String) -> wasmtime::Result<()> {
+        self.feedback(rule_id, "removed", msg)
+    }
+    fn error(&mut self, rule_id: u64, msg: String) -> wasmtime::Result<()> {
+        self.feedback(rule_id, "error", msg)
+    }
+}
+
+impl HostState {
+    fn feedback(&mut self, id: u64, what: &'static str, msg: String) -> wasmtime::Result<()> {
+        self.call.charge_string(msg.len())?;
+        if self.call.rule_feedback.len() >= budget::EVENTS {
+            return Err(self
+                .call
+                .exceed("too much rule feedback in one call".into()));
+        }
+        self.call.rule_feedback.push((id, what, msg));
+        Ok(())
+    }
+}

@@ -1,0 +1,21 @@
+//! The Wasm component runtime: every analyzer, handler, writer and plugin is a WebAssembly
+//! component, loaded at run time, limited in what it may spend and touch.
+//!
+//! - [`manifest`]: the TOML manifest beside each component.
+//! - [`runtime`]: the wasmtime engine (fuel, epochs, pooling), the artifact cache, loading and
+//!   checking modules, instantiation and failure classification.
+//! - [`host`]: the per-Store state and every host import, with per-call budgets.
+//! - [`streams`]: guest log streams and their rows.
+//! - [`failures`]: analyzer_failed.log and quarantine.
+//! - [`handlers`]: batched event dispatch to event handlers.
+//! - [`modules`]: the set of modules in a directory (`--modules`, `-N`, `module check`).
+
+pub mod bindings;
+pub mod failures;
+pub mod handlers;
+pub mod host;
+mod lazy;
+pub mod manifest;
+pub mod modules;
+pub mod runtime;
+pub mod streams;

@@ -1,0 +1,418 @@
+//! The wasmtime side: one `Engine` (fuel, epoch interruption, pooling allocator), an artifact
+//! cache keyed by content hash, loading and checking modules, and running calls under limits.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, InstancePre, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
+
+use super::bindings::{guest, PACKAGE, PACKAGE_VERSION};
+use super::host::{self, HostState};
+use super::manifest::{Capability, Kind, Manifest};
+use super::streams::StreamRegistry;
+
+/// How often the epoch advances: the granularity of wall-clock limits.
+pub const EPOCH_TICK: Duration = Duration::from_millis(1);
+
+/// The shared wasmtime engine and everything that does not belong to one Store.
+pub struct WasmRuntime {
+    pub engine: Engine,
+    linker: Linker<HostState>,
+    cache_dir: Option<PathBuf>,
+    pub streams: Arc<StreamRegistry>,
+    ticker: Option<(Arc<AtomicBool>, JoinHandle<()>)>,
+    /// Whether the pooling allocator is in use (it needs a large virtual address space).
+    pub pooling: bool,
+}
+
+fn base_config() -> Config {
+    let mut c = Config::new();
+    c.consume_fuel(true);
+    c.epoch_interruption(true);
+    // Component-model async is not used; leaving it on costs ~450 ns per call.
+    c.concurrency_support(false);
+    c
+}
+
+fn pooling_config() -> Config {
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_component_instances(1_000);
+    pool.total_core_instances(4_000);
+    pool.max_core_instances_per_component(64);
+    pool.total_memories(1_000);
+    pool.total_tables(2_000);
+    pool.max_memories_per_component(16);
+    pool.max_tables_per_component(16);
+    pool.max_memory_size((super::manifest::MAX_MEMORY_MB as usize) << 20);
+    let mut c = base_config();
+    c.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    c
+}
+
+impl WasmRuntime {
+    /// Creates the engine, the linker with every host import, and the epoch ticker.
+    /// `cache_dir`: where compiled artifacts are kept (None: compile every time).
+    pub fn new(cache_dir: Option<PathBuf>) -> Result<Self, String> {
+        // The pooling allocator reserves virtual memory up front; where that is refused
+        // (ulimit -v), fall back to on-demand allocation rather than not running at all.
+        let (engine, pooling) = match Engine::new(&pooling_config()) {
+            Ok(e) => (e, true),
+            Err(_) => (
+                Engine::new(&base_config()).map_err(|e| format!("wasm engine: {e:?}"))?,
+                false,
+            ),
+        };
+        let mut linker = Linker::new(&engine);
+        host::add_to_linker(&mut linker).map_err(|e| format!("linking host imports: {e:?}"))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let ticker = {
+            let (engine, stop) = (engine.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name("wasm-epoch".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(EPOCH_TICK);
+                        engine.increment_epoch();
+                    }
+                })
+                .map_err(|e| format!("epoch thread: {e}"))?
+        };
+        Ok(WasmRuntime {
+            engine,
+            linker,
+            cache_dir,
+            streams: Arc::new(StreamRegistry::default()),
+            ticker: Some((stop, ticker)),
+            pooling,
+        })
+    }
+
+    /// The default artifact cache: $XDG_CACHE_HOME/sandpiper or ~/.cache/sandpiper.
+    pub fn default_cache_dir() -> Option<PathBuf> {
+        std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+            .map(|d| d.join("sandpiper"))
+    }
+
+    /// Compiles a component, or loads its precompiled artifact from the cache. The key is the
+    /// SHA-256 of the component plus the engine's compatibility hash (wasmtime version and
+    /// settings), so a changed module or engine never loads a stale artifact.
+    pub fn compile(&self, bytes: &[u8]) -> Result<(Component, bool), String> {
+        let mut h = DefaultHasher::new();
+        self.engine.precompile_compatibility_hash().hash(&mut h);
+        let key = format!("{}-{:016x}", hex(&Sha256::digest(bytes)), h.finish());
+        let cached = self
+            .cache_dir
+            .as_ref()
+            .map(|d| d.join(format!("{key}.cwasm")));
+        if let Some(path) = cached.as_ref().filter(|p| p.exists()) {
+            // SAFETY: the artifact was written by this cache from a component compiled by an
+            // engine with the same compatibility hash; wasmtime still checks its header.
+            if let Ok(c) = unsafe { Component::deserialize_file(&self.engine, path) } {
+                return Ok((c, true));
+            }
+        }
+        let component =
+            Component::new(&self.engine, bytes).map_err(|e| format!("does not compile: {e:#}"))?;
+        if let Some(path) = cached {
+            // A cache that cannot be written only costs time on the next start.
+            if let Ok(art) = component.serialize() {
+                let _ = std::fs::create_dir_all(path.parent().unwrap());
+                let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+                if std::fs::write(&tmp, art).is_ok() {
+                    let _ = std::fs::rename(&tmp, &path);
+                }
+            }
+        }
+        Ok((component, false))
+    }
+
+    /// Loads `<dir>/<name>.wasm` with its manifest `<dir>/<name>.toml`, checks both, and
+    /// prepares it for instantiation.
+    pub fn load(&self, wasm_path: &Path) -> Result<Arc<LoadedModule>, String> {
+        let manifest_path = wasm_path.with_extension("toml");
+        if !manifest_path.exists() {
+            return Err(format!(
+                "no manifest: expected {} beside the component",
+                manifest_path.display()
+            ));
+        }
+        let manifest = Manifest::load(&manifest_path)?;
+        let bytes =
+            std::fs::read(wasm_path).map_err(|e| format!("{}: {e}", wasm_path.display()))?;
+        if !wasmparser_is_component(&bytes) {
+            return Err(format!(
+                "{} is not a WebAssembly component (a core module? build for wasm32-wasip2)",
+                wasm_path.display()
+            ));
+        }
+        let (component, cached) = self.compile(&bytes)?;
+        check_world(&self.engine, &component, manifest.kind)?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| format!("imports something the host does not provide: {e:#}"))?;
+        let exports = ExportIndices::new(manifest.kind, &pre)?;
+        Ok(Arc::new(LoadedModule {
+            hash: hex(&Sha256::digest(&bytes)),
+            manifest,
+            path: wasm_path.to_path_buf(),
+            pre,
+            exports,
+            from_cache: cached,
+        }))
+    }
+}
+
+impl Drop for WasmRuntime {
+    fn drop(&mut self) {
+        if let Some((stop, t)) = self.ticker.take() {
+            stop.store(true, Ordering::Relaxed);
+            let _ = t.join();
+        }
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A component starts with the preamble \0asm, version 0x0d and layer 1 (core modules: 1, 0).
+fn wasmparser_is_component(bytes: &[u8]) -> bool {
+    bytes.len() >= 8 && &bytes[0..4] == b"\0asm" && bytes[6..8] == [1, 0] && bytes[4] == 0x0d
+}
+
+/// Checks that the component was built against a compatible version of the WIT package and
+/// exports its kind's interface.
+fn check_world(engine: &Engine, component: &Component, kind: Kind) -> Result<(), String> {
+    let ty = component.component_type();
+    let host = semver::Version::parse(PACKAGE_VERSION).expect("valid");
+    let prefix = format!("{PACKAGE}/");
+    let names = ty
+        .imports(engine)
+        .map(|(n, _)| n.to_string())
+        .chain(ty.exports(engine).map(|(n, _)| n.to_string()))
+        .collect::<Vec<_>>();
+    for name in &names {
+        let Some(rest) = name.strip_prefix(&prefix) else {
+            continue;
+        };
+        let Some((_, version)) = rest.split_once('@') else {
+            return Err(format!(
+                "{name}: unversioned; build against {PACKAGE}@{host}"
+            ));
+        };
+        let v = semver::Version::parse(version).map_err(|_| format!("{name}: bad version"))?;
+        let compatible = if host.major == 0 {
+            v.major == 0 && v.minor == host.minor
+        } else {
+            v.major == host.major
+        };
+        if !compatible {
+            return Err(format!(
+                "built against {PACKAGE}@{v}, but this host provides {PACKAGE}@{host}: rebuild it with a matching sandpiper-sdk"
+            ));
+        }
+    }
+    let want = format!("{prefix}{}@", kind.export_interface());
+    if !names.iter().any(|n| n.starts_with(&want)) {
+        let exported: Vec<_> = ty.exports(engine).map(|(n, _)| n.to_string()).collect();
+        return Err(format!(
+            "the manifest says kind = \"{kind}\", but the component does not export {}{}@{host} (it exports: {})",
+            prefix,
+            kind.export_interface(),
+            if exported.is_empty() { "nothing".to_string() } else { exported.join(", ") }
+        ));
+    }
+    Ok(())
+}
+
+/// The export lookups of a module's kind, resolved once per loaded module.
+pub enum ExportIndices {
+    Analyzer(guest::analyzer::GuestIndices),
+    FileAnalyzer(guest::file_analysis::GuestIndices),
+    Handler(guest::handler::GuestIndices),
+    Writer(guest::writer::GuestIndices),
+    Netcontrol(guest::netcontrol::GuestIndices),
+    Input(guest::input::GuestIndices),
+}
+
+impl ExportIndices {
+    fn new(kind: Kind, pre: &InstancePre<HostState>) -> Result<Self, String> {
+        let e = |e: wasmtime::Error| format!("exports do not match the {kind} world: {e:#}");
+        Ok(match kind {
+            Kind::ProtocolAnalyzer => {
+                ExportIndices::Analyzer(guest::analyzer::GuestIndices::new(pre).map_err(e)?)
+            }
+            Kind::FileAnalyzer => ExportIndices::FileAnalyzer(
+                guest::file_analysis::GuestIndices::new(pre).map_err(e)?,
+            ),
+            Kind::EventHandler => {
+                ExportIndices::Handler(guest::handler::GuestIndices::new(pre).map_err(e)?)
+            }
+            Kind::LogWriter => {
+                ExportIndices::Writer(guest::writer::GuestIndices::new(pre).map_err(e)?)
+            }
+            Kind::NetcontrolPlugin => {
+                ExportIndices::Netcontrol(guest::netcontrol::GuestIndices::new(pre).map_err(e)?)
+            }
+            Kind::InputReader => {
+                ExportIndices::Input(guest::input::GuestIndices::new(pre).map_err(e)?)
+            }
+        })
+    }
+}
+
+/// The loaded exports of one instance.
+pub enum Exports {
+    Analyzer(guest::analyzer::Guest),
+    FileAnalyzer(guest::file_analysis::Guest),
+    Handler(guest::handler::Guest),
+    Writer(guest::writer::Guest),
+    Netcontrol(guest::netcontrol::Guest),
+    Input(guest::input::Guest),
+}
+
+/// A compiled, checked module ready to instantiate. Shared by every worker and instance.
+pub struct LoadedModule {
+    pub manifest: Manifest,
+    pub path: PathBuf,
+    /// SHA-256 of the component, hex.
+    pub hash: String,
+    pub pre: InstancePre<HostState>,
+    pub exports: ExportIndices,
+    /// Whether the compiled artifact came from the cache.
+    pub from_cache: bool,
+}
+
+/// Why a call failed: analyzer_failed.log `cause` and `failure_reason`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    /// "fuel-exhausted", "timeout", "memory-limit", "host-limit", "trap" or "instantiation".
+    pub cause: &'static str,
+    pub reason: String,
+    /// The guest's last stderr line (its panic message), if any.
+    pub data: Option<String>,
+}
+
+/// One live instance of a module: its own Store, so a trap poisons nothing else.
+pub struct Instance {
+    pub store: Store<HostState>,
+    pub exports: Exports,
+}
+
+impl LoadedModule {
+    /// A new Store and instance. Fuel and the epoch deadline are set before instantiation,
+    /// because instantiation runs guest code (constructors, `_initialize`).
+    pub fn instantiate(&self, rt: &WasmRuntime) -> Result<Instance, Failure> {
+        let l = &self.manifest.limits;
+        let state = HostState::new(
+            Arc::from(self.manifest.name.as_str()),
+            rt.streams.clone(),
+            (l.memory_mb as usize) << 20,
+            self.manifest.capabilities.contains(&Capability::Stderr),
+        );
+        let mut store = Store::new(&rt.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        arm(&mut store, l.fuel, l.wall_clock_ms);
+        let instance = self
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| classify(&store, &e, l.fuel, l.wall_clock_ms, "instantiation"))?;
+        let fail = |store: &Store<HostState>, e: wasmtime::Error| {
+            classify(store, &e, l.fuel, l.wall_clock_ms, "instantiation")
+        };
+        let exports = match &self.exports {
+            ExportIndices::Analyzer(i) => {
+                Exports::Analyzer(i.load(&mut store, &instance).map_err(|e| fail(&store, e))?)
+            }
+            ExportIndices::FileAnalyzer(i) => {
+                Exports::FileAnalyzer(i.load(&mut store, &instance).map_err(|e| fail(&store, e))?)
+            }
+            ExportIndices::Handler(i) => {
+                Exports::Handler(i.load(&mut store, &instance).map_err(|e| fail(&store, e))?)
+            }
+            ExportIndices::Writer(i) => {
+                Exports::Writer(i.load(&mut store, &instance).map_err(|e| fail(&store, e))?)
+            }
+            ExportIndices::Netcontrol(i) => {
+                Exports::Netcontrol(i.load(&mut store, &instance).map_err(|e| fail(&store, e))?)
+            }
+            ExportIndices::Input(i) => {
+                Exports::Input(i.load(&mut store, &instance).map_err(|e| fail(&store, e))?)
+            }
+        };
+        Ok(Instance { store, exports })
+    }
+}
+
+/// Refills fuel to the module's budget and sets the wall-clock deadline for the next call.
+pub fn arm(store: &mut Store<HostState>, fuel: u64, wall_clock_ms: u64) {
+    let fuel = if fuel == 0 { u64::MAX } else { fuel };
+    store.set_fuel(fuel).expect("fuel is enabled");
+    let ticks = wall_clock_ms.div_ceil(EPOCH_TICK.as_millis() as u64).max(1);
+    store.set_epoch_deadline(ticks);
+    store.epoch_deadline_trap();
+    let state = store.data_mut();
+    state.call = host::CallState::default();
+    state.limiter.hit = false;
+}
+
+/// Turns a failed call into analyzer_failed.log's cause and reason.
+pub fn classify(
+    store: &Store<HostState>,
+    e: &wasmtime::Error,
+    fuel: u64,
+    wall_clock_ms: u64,
+    during: &str,
+) -> Failure {
+    let state = store.data();
+    let data = state.stderr_tail();
+    if let Some(what) = &state.call.limit_hit {
+        return Failure {
+            cause: "host-limit",
+            reason: format!("{during}: {what}"),
+            data,
+        };
+    }
+    if state.limiter.hit {
+        return Failure {
+            cause: "memory-limit",
+            reason: format!(
+                "{during}: linear memory limit of {} MiB reached",
+                state.limiter.memory_bytes >> 20
+            ),
+            data,
+        };
+    }
+    let (cause, reason) = match e.downcast_ref::<Trap>() {
+        Some(Trap::OutOfFuel) => ("fuel-exhausted", format!("fuel budget of {fuel} exhausted")),
+        Some(Trap::Interrupt) => (
+            "timeout",
+            format!("wall-clock limit of {wall_clock_ms} ms exceeded"),
+        ),
+        Some(Trap::StackOverflow) => ("trap", "stack overflow".to_string()),
+        Some(Trap::UnreachableCodeReached) => (
+            "trap",
+            "unreachable executed (a guest panic or abort)".to_string(),
+        ),
+        Some(t) => ("trap", t.to_string()),
+        None => (
+            "trap",
+            format!("{e:#}").lines().next().unwrap_or("").to_string(),
+        ),
+    };
+    Failure {
+        cause,
+        reason: format!("{during}: {reason}"),
+        data,
+    }
+}

@@ -1,0 +1,464 @@
+//! Log streams created by components: ownership, schema checks, and conversion of guest rows
+//! into the host's log writers (Zeek TSV or JSON, like the host's own logs).
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use super::bindings::types::{FieldType, IpAddress, LogSchema, ScalarType, Value};
+use crate::log::{self, LogFormat, LogWriter};
+
+/// Most columns in a guest log stream.
+pub const MAX_FIELDS: usize = 256;
+/// Most values in one row (columns plus container elements).
+pub const MAX_ROW_VALUES: usize = 65_536;
+/// Most streams one module may create.
+pub const MAX_STREAMS_PER_MODULE: usize = 32;
+/// Log paths the host writes itself.
+const RESERVED: &[&str] = &["conn", "weird", "analyzer_failed"];
+
+struct Stream {
+    owner: String,
+    schema: LogSchema,
+}
+
+/// Every stream created by any component, shared by all Stores. Stream ids are indexes.
+#[derive(Default)]
+pub struct StreamRegistry {
+    streams: Mutex<Vec<Stream>>,
+}
+
+impl StreamRegistry {
+    /// `log.create-stream`.
+    pub fn create(&self, module: &str, schema: LogSchema) -> Result<u32, String> {
+        validate_schema(&schema)?;
+        let mut streams = self.streams.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((i, s)) = streams
+            .iter()
+            .enumerate()
+            .find(|(_, s)| s.schema.path == schema.path)
+        {
+            if s.owner != module {
+                return Err(format!(
+                    "log path {:?} belongs to module {}",
+                    schema.path, s.owner
+                ));
+            }
+            if s.schema != schema {
+                return Err(format!(
+                    "log path {:?} exists with a different schema",
+                    schema.path
+                ));
+            }
+            return Ok(i as u32);
+        }
+        if streams.iter().filter(|s| s.owner == module).count() >= MAX_STREAMS_PER_MODULE {
+            return Err(format!(
+                "a module creates at most {MAX_STREAMS_PER_MODULE} streams"
+            ));
+        }
+        streams.push(Stream {
+            owner: module.to_string(),
+            schema,
+        });
+        Ok((streams.len() - 1) as u32)
+    }
+
+    /// The schema of `stream` if `module` owns it.
+    pub fn schema_for(&self, module: &str, stream: u32) -> Result<LogSchema, String> {
+        let streams = self.streams.lock().unwrap_or_else(|p| p.into_inner());
+        match streams.get(stream as usize) {
+            Some(s) if s.owner == module => Ok(s.schema.clone()),
+            _ => Err(format!("stream {stream} was not created by this module")),
+        }
+    }
+
+    fn schema(&self, stream: u32) -> Option<LogSchema> {
+        let streams = self.streams.lock().unwrap_or_else(|p| p.into_inner());
+        streams.get(stream as usize).map(|s| s.schema.clone())
+    }
+}
+
+fn validate_schema(schema: &LogSchema) -> Result<(), String> {
+    let p = &schema.path;
+    let path_ok = !p.is_empty()
+        && p.len() <= 64
+        && p.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if !path_ok {
+        return Err(format!(
+            "log path {p:?}: use 1-64 characters of a-z, 0-9 and '_'"
+        ));
+    }
+    if RESERVED.contains(&p.as_str()) {
+        return Err(format!("log path {p:?} is written by the host"));
+    }
+    if schema.fields.is_empty() || schema.fields.len() > MAX_FIELDS {
+        return Err(format!("a schema has 1 to {MAX_FIELDS} fields"));
+    }
+    for (i, f) in schema.fields.iter().enumerate() {
+        let ok = !f.name.is_empty()
+            && f.name.len() <= 64
+            && f.name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.');
+        if !ok {
+            return Err(format!(
+                "field {i} name {:?}: use a-z, 0-9, '_' and '.'",
+                f.name
+            ));
+        }
+        if schema.fields[..i].iter().any(|g| g.name == f.name) {
+            return Err(format!("field {:?} appears twice", f.name));
+        }
+    }
+    Ok(())
+}
+
+fn scalar_matches(ty: ScalarType, v: &Value) -> bool {
+    matches!(
+        (ty, v),
+        (ScalarType::Boolean, Value::Boolean(_))
+            | (ScalarType::Count, Value::Count(_))
+            | (ScalarType::Integer, Value::Integer(_))
+            | (ScalarType::Double, Value::Double(_))
+            | (ScalarType::Time, Value::Time(_))
+            | (ScalarType::Interval, Value::Interval(_))
+            | (ScalarType::Str, Value::Str(_))
+            | (ScalarType::Addr, Value::Addr(_))
+            | (ScalarType::Port, Value::Port(_))
+            | (ScalarType::Subnet, Value::Subnet(_))
+            | (ScalarType::Enumeration, Value::Enumeration(_))
+    )
+}
+
+/// Checks that a row matches its schema (see `types.value` for the flat container encoding).
+pub fn check_row(schema: &LogSchema, row: &[Value]) -> Result<(), String> {
+    let mut at = 0;
+    for f in &schema.fields {
+        let Some(v) = row.get(at) else {
+            return Err(format!("missing a value for {:?}", f.name));
+        };
+        at += 1;
+        if matches!(v, Value::Unset) {
+            if !f.optional {
+                return Err(format!("{:?} is not optional", f.name));
+            }
+            continue;
+        }
+        match f.type_ {
+            FieldType::Scalar(t) => {
+                if !scalar_matches(t, v) {
+                    return Err(format!("{:?} expects a {t:?}", f.name));
+                }
+            }
+            FieldType::Set(t) | FieldType::Vector(t) => {
+                let n = match (f.type_, v) {
+                    (FieldType::Set(_), Value::SetOf(n)) => *n as usize,
+                    (FieldType::Vector(_), Value::VectorOf(n)) => *n as usize,
+                    _ => return Err(format!("{:?} expects a container header", f.name)),
+                };
+                let Some(items) = row.get(at..at + n) else {
+                    return Err(format!(
+                        "{:?}: the container has fewer than {n} elements",
+                        f.name
+                    ));
+                };
+                if let Some(bad) = items.iter().find(|e| !scalar_matches(t, e)) {
+                    return Err(format!("{:?}: element {bad:?} is not a {t:?}", f.name));
+                }
+                at += n;
+            }
+        }
+    }
+    if at != row.len() {
+        return Err(format!(
+            "{} values for {} columns",
+            row.len(),
+            schema.fields.len()
+        ));
+    }
+    Ok(())
+}
+
+fn host_scalar(t: ScalarType) -> log::ScalarType {
+    use log::ScalarType as S;
+    match t {
+        ScalarType::Boolean => S::Bool,
+        ScalarType::Count => S::Count,
+        ScalarType::Integer => S::Int,
+        ScalarType::Double => S::Double,
+        ScalarType::Time => S::Time,
+        ScalarType::Interval => S::Interval,
+        ScalarType::Str => S::String,
+        ScalarType::Addr => S::Addr,
+        ScalarType::Port => S::Port,
+        ScalarType::Subnet => S::Subnet,
+        ScalarType::Enumeration => S::Enum,
+    }
+}
+
+fn host_field_type(t: FieldType) -> log::FieldType {
+    use log::FieldType as F;
+    match t {
+        FieldType::Set(s) => F::Set(host_scalar(s)),
+        FieldType::Vector(s) => F::Vector(host_scalar(s)),
+        FieldType::Scalar(s) => match s {
+            ScalarType::Boolean => F::Bool,
+            ScalarType::Count => F::Count,
+            ScalarType::Integer => F::Int,
+            ScalarType::Double => F::Double,
+            ScalarType::Time => F::Time,
+            ScalarType::Interval => F::Interval,
+            ScalarType::Str => F::String,
+            ScalarType::Addr => F::Addr,
+            ScalarType::Port => F::Port,
+            ScalarType::Subnet => F::Subnet,
+            ScalarType::Enumeration => F::Enum,
+        },
+    }
+}
+
+/// The host log schema for a guest schema.
+pub fn host_schema(s: &LogSchema) -> log::Schema {
+    log::Schema {
+        path: Cow::Owned(s.path.clone()),
+        fields: Cow::Owned(
+            s.fields
+                .iter()
+                .map(|f| log::Field {
+                    name: Cow::Owned(f.name.clone()),
+                    ty: host_field_type(f.type_),
+                })
+                .collect(),
+        ),
+    }
+}
+
+pub fn ip(a: &IpAddress) -> IpAddr {
+    match *a {
+        IpAddress::V4((a, b, c, d)) => Ipv4Addr::new(a, b, c, d).into(),
+        IpAddress::V6((a, b, c, d, e, f, g, h)) => Ipv6Addr::new(a, b, c, d, e, f, g, h).into(),
+    }
+}
+
+pub fn ip_address(a: IpAddr) -> IpAddress {
+    match a {
+        IpAddr::V4(a) => {
+            let [a, b, c, d] = a.octets();
+            IpAddress::V4((a, b, c, d))
+        }
+        IpAddr::V6(a) => {
+            let s = a.segments();
+            IpAddress::V6((s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]))
+        }
+    }
+}
+
+fn micros(secs: f64) -> i64 {
+    (secs * 1e6).round() as i64
+}
+
+fn scalar(v: &Value) -> log::Value<'_> {
+    match v {
+        Value::Unset | Value::SetOf(_) | Value::VectorOf(_) => log::Value::Unset,
+        Value::Boolean(b) => log::Value::Bool(*b),
+        Value::Count(c) => log::Value::Count(*c),
+        Value::Integer(i) => log::Value::Int(*i),
+        Value::Double(d) => log::Value::Double(*d),
+        Value::Time(t) => log::Value::Time(micros(*t)),
+        Value::Interval(t) => log::Value::Interval(micros(*t)),
+        Value::Str(s) => log::Value::Str(s),
+        Value::Enumeration(s) => log::Value::Enum(s),
+        Value::Addr(a) => log::Value::Addr(ip(a)),
+        // Zeek logs a port column as its number; the transport is in the `proto` column.
+        Value::Port(p) => log::Value::Port(p.number),
+        Value::Subnet(s) => log::Value::Subnet(ip(&s.address), s.prefix_len),
+    }
+}
+
+/// Writes committed guest rows into per-stream log files, opened on first use.
+pub struct GuestLogs {
+    dir: PathBuf,
+    format: LogFormat,
+    writers: HashMap<u32, Box<dyn LogWriter>>,
+}
+
+impl GuestLogs {
+    pub fn new(dir: PathBuf, format: LogFormat) -> Self {
+        GuestLogs {
+            dir,
+            format,
+            writers: HashMap::new(),
+        }
+    }
+
+    /// Writes rows already checked against their schema by `log.write`.
+    pub fn write(
+        &mut self,
+        registry: &StreamRegistry,
+        rows: &[(u32, Vec<Value>)],
+    ) -> io::Result<()> {
+        for (stream, row) in rows {
+            if !self.writers.contains_key(stream) {
+                let Some(schema) = registry.schema(*stream) else {
+                    continue;
+                };
+                let w = log::open_writer(&self.dir, host_schema(&schema), self.format)?;
+                self.writers.insert(*stream, w);
+            }
+            // Containers become borrowed slices: gather them first, then build the row.
+            let mut lists: Vec<Vec<log::Value<'_>>> = Vec::new();
+            let mut i = 0;
+            while i < row.len() {
+                if let Value::SetOf(n) | Value::VectorOf(n) = row[i] {
+                    let n = n as usize;
+                    lists.push(row[i + 1..i + 1 + n].iter().map(scalar).collect());
+                    i += n;
+                }
+                i += 1;
+            }
+            let mut cells: Vec<log::Value<'_>> = Vec::with_capacity(row.len());
+            let mut list_at = 0;
+            let mut i = 0;
+            while i < row.len() {
+                if let Value::SetOf(n) | Value::VectorOf(n) = row[i] {
+                    cells.push(log::Value::List(&lists[list_at]));
+                    list_at += 1;
+                    i += n as usize;
+                } else {
+                    cells.push(scalar(&row[i]));
+                }
+                i += 1;
+            }
+            self.writers
+                .get_mut(stream)
+                .expect("opened above")
+                .write_row(&cells)?;
+        }
+        Ok(())
+    }
+
+    pub fn finish(&mut self) -> io::Result<()> {
+        for w in self.writers.values_mut() {
+            w.finish()?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wasm::bindings::types::Field;
+
+    fn schema() -> LogSchema {
+        LogSchema {
+            path: "demo".into(),
+            fields: vec![
+                Field {
+                    name: "ts".into(),
+                    type_: FieldType::Scalar(ScalarType::Time),
+                    optional: false,
+                },
+                Field {
+                    name: "tags".into(),
+                    type_: FieldType::Set(ScalarType::Str),
+                    optional: true,
+                },
+                Field {
+                    name: "n".into(),
+                    type_: FieldType::Scalar(ScalarType::Count),
+                    optional: true,
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn rows_must_match_the_schema() {
+        let s = schema();
+        let ok = [
+            Value::Time(1.5),
+            Value::SetOf(2),
+            Value::Str("a".into()),
+            Value::Str("b".into()),
+            Value::Count(3),
+        ];
+        assert_eq!(check_row(&s, &ok), Ok(()));
+        assert!(check_row(&s, &[Value::Time(1.0), Value::Unset, Value::Unset]).is_ok());
+        assert!(check_row(&s, &[Value::Unset, Value::Unset, Value::Unset])
+            .unwrap_err()
+            .contains("not optional"));
+        assert!(check_row(
+            &s,
+            &[Value::Time(1.0), Value::SetOf(5), Value::Str("a".into())]
+        )
+        .unwrap_err()
+        .contains("fewer"));
+        assert!(check_row(
+            &s,
+            &[
+                Value::Time(1.0),
+                Value::SetOf(1),
+                Value::Count(1),
+                Value::Unset
+            ]
+        )
+        .unwrap_err()
+        .contains("element"));
+        assert!(check_row(
+            &s,
+            &[Value::Time(1.0), Value::Unset, Value::Unset, Value::Unset]
+        )
+        .unwrap_err()
+        .contains("4 values"));
+    }
+
+    #[test]
+    fn streams_belong_to_their_module() {
+        let r = StreamRegistry::default();
+        let id = r.create("a", schema()).unwrap();
+        assert_eq!(r.create("a", schema()), Ok(id));
+        assert!(r
+            .create("b", schema())
+            .unwrap_err()
+            .contains("belongs to module a"));
+        let mut other = schema();
+        other.fields.pop();
+        assert!(r
+            .create("a", other)
+            .unwrap_err()
+            .contains("different schema"));
+        assert!(r.schema_for("b", id).is_err());
+        let mut conn = schema();
+        conn.path = "conn".into();
+        assert!(r.create("a", conn).unwrap_err().contains("host"));
+        let mut bad = schema();
+        bad.path = "../etc/passwd".into();
+        assert!(r.create("a", bad).is_err());
+    }
+
+    #[test]
+    fn guest_rows_are_written_as_zeek_tsv() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = StreamRegistry::default();
+        let id = r.create("a", schema()).unwrap();
+        let mut logs = GuestLogs::new(dir.path().to_path_buf(), LogFormat::Tsv);
+        let row = vec![
+            Value::Time(1.5),
+            Value::SetOf(2),
+            Value::Str("a".into()),
+            Value::Str("b".into()),
+            Value::Unset,
+        ];
+        logs.write(&r, &[(id, row)]).unwrap();
+        logs.finish().unwrap();
+        let text = std::fs::read_to_string(dir.path().join("demo.log")).unwrap();
+        assert!(text.contains("#fields\tts\ttags\tn\n#types\ttime\tset[string]\tcount\n"));
+        assert!(text.contains("\n1.500000\ta,b\t-\n"), "{text}");
+    }
+}

@@ -1,0 +1,76 @@
+//! The Rust SDK for Sandpiper components.
+//!
+//! A component is a WebAssembly component built for `wasm32-wasip2` against the WIT package in
+//! `wit/` (`sandpiper:monitor`). This crate generates the bindings for every world and wraps them
+//! so that a component is a type implementing one trait plus one `export_*!` line:
+//!
+//! ```ignore
+//! use sandpiper_sdk::{Analyzer, types::ConnInfo, analysis};
+//!
+//! struct Echo { seen: u64 }
+//!
+//! impl Analyzer for Echo {
+//!     fn new(_conn: ConnInfo) -> Self { Echo { seen: 0 } }
+//!     fn deliver(&mut self, _is_orig: bool, data: &[u8]) {
+//!         self.seen += data.len() as u64;
+//!         analysis::confirm();
+//!     }
+//! }
+//!
+//! sandpiper_sdk::export_analyzer!(Echo);
+//! ```
+//!
+//! Enable the cargo feature of the component's kind (`analyzer`, `file-analyzer`, `handler`,
+//! `writer`, `netcontrol`, `input`): only that world's exports are generated, because a component
+//! must implement every export of its world.
+
+#[doc(hidden)]
+pub use wit_bindgen as __wit_bindgen;
+
+extern crate self as sandpiper_sdk;
+
+/// Shared types and the host interfaces several worlds import (log streams, events).
+mod common {
+    wit_bindgen::generate!({
+        path: "../wit",
+        inline: "package sandpiper:sdk; world common { import sandpiper:monitor/log@0.1.0; import sandpiper:monitor/events@0.1.0; }",
+        world: "sandpiper:sdk/common",
+        runtime_path: "::sandpiper_sdk::__wit_bindgen::rt",
+        generate_all,
+    });
+}
+
+pub use common::sandpiper::monitor::{events, log, types};
+
+mod values;
+pub use values::*;
+
+#[cfg(feature = "analyzer")]
+mod analyzer_world;
+#[cfg(feature = "analyzer")]
+pub use analyzer_world::*;
+
+#[cfg(feature = "handler")]
+mod handler_world;
+#[cfg(feature = "handler")]
+pub use handler_world::*;
+
+#[cfg(feature = "file-analyzer")]
+mod file_analyzer_world;
+#[cfg(feature = "file-analyzer")]
+pub use file_analyzer_world::*;
+
+#[cfg(feature = "writer")]
+mod writer_world;
+#[cfg(feature = "writer")]
+pub use writer_world::*;
+
+#[cfg(feature = "netcontrol")]
+mod netcontrol_world;
+#[cfg(feature = "netcontrol")]
+pub use netcontrol_world::*;
+
+#[cfg(feature = "input")]
+mod input_world;
+#[cfg(feature = "input")]
+pub use input_world::*;

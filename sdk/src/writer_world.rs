@@ -1,0 +1,65 @@
+//! The log-writer world: one value per stream.
+
+#[doc(hidden)]
+pub mod writer_bindings {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "sandpiper:monitor/log-writer",
+        runtime_path: "::sandpiper_sdk::__wit_bindgen::rt",
+        with: {
+            "sandpiper:monitor/types@0.1.0": crate::types,
+        },
+        generate_all,
+        pub_export_macro: true,
+        export_macro_name: "__export_writer_world",
+        default_bindings_module: "$crate::writer_bindings",
+    });
+}
+
+pub use writer_bindings::sandpiper::monitor::sink;
+
+use crate::types::{LogSchema, Row, Time};
+
+/// A log writer: formats the rows of one stream and writes the bytes with [`sink::write`].
+pub trait Writer: 'static {
+    fn new(schema: LogSchema, opened: Time) -> Self;
+    fn write(&mut self, rows: Vec<Row>) -> Result<(), String>;
+    fn flush(&mut self) -> Result<(), String> {
+        Ok(())
+    }
+    fn rotate(&mut self, at: Time) -> Result<(), String>;
+    fn finish(&mut self, at: Time) -> Result<(), String>;
+}
+
+/// Exports a [`Writer`] type as the component's `writer` interface.
+#[macro_export]
+macro_rules! export_writer {
+    ($ty:ty) => {
+        const _: () = {
+            use $crate::writer_bindings::exports::sandpiper::monitor::writer as __w;
+            struct Component;
+            struct StreamWriter(::core::cell::RefCell<$ty>);
+            impl __w::Guest for Component {
+                type StreamWriter = StreamWriter;
+            }
+            impl __w::GuestStreamWriter for StreamWriter {
+                fn new(schema: $crate::types::LogSchema, opened: f64) -> Self {
+                    StreamWriter(::core::cell::RefCell::new(<$ty as $crate::Writer>::new(schema, opened)))
+                }
+                fn write(&self, rows: ::std::vec::Vec<$crate::types::Row>) -> Result<(), String> {
+                    $crate::Writer::write(&mut *self.0.borrow_mut(), rows)
+                }
+                fn flush(&self) -> Result<(), String> {
+                    $crate::Writer::flush(&mut *self.0.borrow_mut())
+                }
+                fn rotate(&self, at: f64) -> Result<(), String> {
+                    $crate::Writer::rotate(&mut *self.0.borrow_mut(), at)
+                }
+                fn finish(&self, at: f64) -> Result<(), String> {
+                    $crate::Writer::finish(&mut *self.0.borrow_mut(), at)
+                }
+            }
+            $crate::writer_bindings::__export_writer_world!(Component with_types_in $crate::writer_bindings);
+        };
+    };
+}
