@@ -112,6 +112,15 @@ pub struct Args {
     )]
     pub quarantine_window: f64,
 
+    /// Control socket for `sandpiper ctl` (reload, status); default: <logdir>/sandpiper.ctl.
+    #[arg(long = "ctl-socket", value_name = "PATH")]
+    pub ctl_socket: Option<PathBuf>,
+
+    /// Replay files at their recorded speed times this factor (1 = real time, 10 = ten times
+    /// faster) instead of as fast as possible.
+    #[arg(long = "pace", value_name = "FACTOR")]
+    pub pace: Option<f64>,
+
     /// Do not print the progress bar or the summary line.
     #[arg(short = 'q', long = "quiet")]
     pub quiet: bool,
@@ -124,6 +133,22 @@ pub enum Command {
         #[command(subcommand)]
         action: ModuleCommand,
     },
+    /// Talk to a running sandpiper through its control socket.
+    Ctl {
+        /// The control socket (the running sandpiper's --ctl-socket, by default
+        /// <its logdir>/sandpiper.ctl).
+        #[arg(long = "socket", value_name = "PATH", default_value = "sandpiper.ctl")]
+        socket: PathBuf,
+        action: CtlAction,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CtlAction {
+    /// Rescan the modules directory now and swap in changed modules.
+    Reload,
+    /// Show the loaded modules, calls, fuel used, failures and quarantines.
+    Status,
 }
 
 #[derive(Debug, Subcommand)]

@@ -6,6 +6,7 @@
 
 pub mod capture;
 pub mod cli;
+pub mod ctl;
 pub mod decode;
 pub mod engine;
 pub mod flow;

@@ -10,13 +10,15 @@ use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use sandpiper::capture::{self, EndReason, PacketHandler};
-use sandpiper::cli::{Args, Command, FormatArg, ModuleCommand};
+use sandpiper::cli::{Args, Command, CtlAction, FormatArg, ModuleCommand};
+use sandpiper::ctl::{self, CtlServer};
 use sandpiper::engine::{Engine, EngineConfig};
 use sandpiper::log::LogFormat;
 use sandpiper::site::LocalNets;
 use sandpiper::wasm::failures::{FailureLog, QuarantinePolicy};
 use sandpiper::wasm::handlers::EventBus;
 use sandpiper::wasm::modules::{self, ModuleSet};
+use sandpiper::wasm::reload::Reloader;
 use sandpiper::wasm::runtime::WasmRuntime;
 use sandpiper::wasm::streams::GuestLogs;
 
@@ -27,10 +29,21 @@ struct Feed<'a> {
     /// Bytes read from the file so far (record headers included).
     offset: u64,
     since_tick: u32,
+    /// --pace: the speed factor, and the first packet's time with the wall clock then.
+    pace: Option<f64>,
+    pace_origin: Option<(i64, Instant)>,
 }
 
 impl PacketHandler for Feed<'_> {
     fn packet(&mut self, ts: i64, dlt: i32, data: &[u8], wire_len: u32) {
+        if let Some(factor) = self.pace {
+            let (ts0, t0) = *self.pace_origin.get_or_insert((ts, Instant::now()));
+            let due = ts.saturating_sub(ts0).max(0) as f64 / 1e6 / factor;
+            let ahead = due - t0.elapsed().as_secs_f64();
+            if ahead > 0.0 {
+                std::thread::sleep(std::time::Duration::from_secs_f64(ahead));
+            }
+        }
         self.engine.packet(ts, dlt, data, wire_len);
         self.offset += data.len() as u64 + 16;
         self.since_tick += 1;
@@ -62,7 +75,10 @@ fn wasm_runtime(args: &Args) -> Result<Arc<WasmRuntime>, String> {
 }
 
 /// Loads the modules directory; a module that cannot be loaded is reported and skipped.
-fn load_modules(args: &Args, rt: &WasmRuntime) -> Result<Option<ModuleSet>, String> {
+fn load_modules(
+    args: &Args,
+    rt: &WasmRuntime,
+) -> Result<Option<(ModuleSet, std::path::PathBuf)>, String> {
     if args.no_modules {
         return Ok(None);
     }
@@ -77,7 +93,7 @@ fn load_modules(args: &Args, rt: &WasmRuntime) -> Result<Option<ModuleSet>, Stri
     for (path, why) in &set.refused {
         eprintln!("sandpiper: module {} not loaded: {why}", path.display());
     }
-    Ok(Some(set))
+    Ok(Some((set, dir)))
 }
 
 fn module_check(args: &Args, file: &std::path::Path) -> Result<(), String> {
@@ -91,7 +107,7 @@ fn module_check(args: &Args, file: &std::path::Path) -> Result<(), String> {
 fn list_modules(args: &Args) -> Result<(), String> {
     let rt = wasm_runtime(args)?;
     match load_modules(args, &rt)? {
-        Some(set) => {
+        Some((set, _)) => {
             for m in &set.loaded {
                 println!("{}", modules::describe(m));
             }
@@ -113,6 +129,14 @@ fn run(args: Args) -> Result<(), String> {
     }) = &args.command
     {
         return module_check(&args, file);
+    }
+    if let Some(Command::Ctl { socket, action }) = &args.command {
+        let cmd = match action {
+            CtlAction::Reload => "reload",
+            CtlAction::Status => "status",
+        };
+        print!("{}", ctl::request(socket, cmd)?);
+        return Ok(());
     }
     if args.list_modules {
         return list_modules(&args);
@@ -155,7 +179,12 @@ fn run(args: Args) -> Result<(), String> {
 
     // Modules are compiled (or loaded from the artifact cache) before the first packet.
     let rt = wasm_runtime(&args)?;
-    if let Some(set) = load_modules(&args, &rt)? {
+    let mut _ctl = None;
+    let ctl_path = args
+        .ctl_socket
+        .clone()
+        .unwrap_or_else(|| args.logdir.join("sandpiper.ctl"));
+    if let Some((set, dir)) = load_modules(&args, &rt)? {
         let policy = QuarantinePolicy {
             threshold: args.quarantine_after,
             window_secs: args.quarantine_window,
@@ -164,6 +193,20 @@ fn run(args: Args) -> Result<(), String> {
         let logs = GuestLogs::new(args.logdir.clone(), log_format(&args));
         let mut bus = EventBus::new(rt.clone(), &set.loaded, failures, logs);
         bus.batch_events = args.event_batch as usize;
+        // Hot reload: file watch, SIGHUP and `sandpiper ctl reload` all rescan the directory.
+        let hup = Arc::new(AtomicBool::new(false));
+        signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&hup))
+            .map_err(|e| format!("signal setup: {e}"))?;
+        match Reloader::spawn(rt.clone(), dir, set.loaded.clone(), hup) {
+            Ok(r) => bus.reloader = Some(r),
+            Err(e) => eprintln!("sandpiper: warning: hot reload is off: {e}"),
+        }
+        bus.publish_status();
+        let requests = bus.reloader.as_ref().map(|r| r.requests.clone());
+        match CtlServer::start(&ctl_path, requests, bus.status.clone()) {
+            Ok(s) => _ctl = Some(s),
+            Err(e) => eprintln!("sandpiper: warning: no control socket: {e}"),
+        }
         engine.logs.observer = Some(Box::new(bus));
     }
 
@@ -190,6 +233,8 @@ fn run(args: Args) -> Result<(), String> {
         bar: bar.as_ref(),
         offset: 0,
         since_tick: 0,
+        pace: args.pace.filter(|p| *p > 0.0),
+        pace_origin: None,
     };
 
     let mut warnings = Vec::new();

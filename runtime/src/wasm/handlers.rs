@@ -7,12 +7,16 @@
 //! batches either way, so their output does not depend on a misbehaving neighbour.
 
 use std::collections::HashSet;
+use std::fmt::Write as _;
 use std::io;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use super::bindings::types::{ConnId, ConnInfo, Event, Port, Transport};
 use super::failures::{FailureConn, FailureLog};
 use super::host::CallState;
+use super::modules::describe;
+use super::reload::{ModuleUpdate, Reloader};
 use super::runtime::{arm, classify, Exports, Failure, Instance, LoadedModule, WasmRuntime};
 use super::streams::{ip, ip_address, GuestLogs};
 use crate::engine::ConnObserver;
@@ -103,6 +107,14 @@ pub struct EventBus {
     last_ts: f64,
     /// Events per batch.
     pub batch_events: usize,
+    /// New module sets from hot reload, applied between batches.
+    pub reloader: Option<Reloader>,
+    /// What `sandpiper ctl status` shows, refreshed after every batch and reload.
+    pub status: Arc<Mutex<String>>,
+    /// Reloads applied; for the last one, how long the reload thread took to prepare it and
+    /// how long the swap itself took on the packet thread.
+    pub swaps: u64,
+    pub last_swap: Option<(Duration, Duration)>,
 }
 
 impl EventBus {
@@ -131,7 +143,89 @@ impl EventBus {
             dropped_events: 0,
             last_ts: 0.0,
             batch_events: BATCH_EVENTS,
+            reloader: None,
+            status: Arc::new(Mutex::new(String::new())),
+            swaps: 0,
+            last_swap: None,
         }
+    }
+
+    fn recompute_wanted(&mut self) {
+        self.wanted = self
+            .handlers
+            .iter()
+            .flat_map(|h| h.subscriptions.iter().cloned())
+            .collect();
+    }
+
+    /// Applies the newest module set from the reloader, if there is one. Unchanged modules keep
+    /// their slot and instance; a new version starts on a fresh instance with a clean failure
+    /// record (which lifts a quarantine).
+    pub fn poll_reload(&mut self) {
+        let Some(r) = &self.reloader else { return };
+        let mut newest: Option<ModuleUpdate> = None;
+        while let Ok(u) = r.updates.try_recv() {
+            newest = Some(u);
+        }
+        if let Some(u) = newest {
+            self.apply(u);
+        }
+    }
+
+    pub fn apply(&mut self, update: ModuleUpdate) {
+        let t = std::time::Instant::now();
+        let mut old = std::mem::take(&mut self.handlers);
+        for m in update
+            .modules
+            .iter()
+            .filter(|m| m.manifest.kind == super::manifest::Kind::EventHandler)
+        {
+            match old.iter().position(|s| Arc::ptr_eq(&s.module, m)) {
+                Some(i) => self.handlers.push(old.swap_remove(i)),
+                None => {
+                    self.failures.reset(&m.manifest.name);
+                    self.handlers.push(HandlerSlot::new(m.clone()));
+                }
+            }
+        }
+        self.recompute_wanted();
+        self.swaps += 1;
+        self.last_swap = Some((update.prepared, t.elapsed()));
+        self.publish_status();
+    }
+
+    /// Refreshes the text `sandpiper ctl status` serves.
+    pub fn publish_status(&self) {
+        let mut s = String::new();
+        for h in &self.handlers {
+            let health = self.failures.health.get(h.name());
+            let _ = writeln!(
+                s,
+                "{}\n  calls {}, fuel used {}, failures {}{}",
+                describe(&h.module),
+                h.calls,
+                h.fuel_used,
+                health.map_or(0, |x| x.failures),
+                if health.is_some_and(|x| x.quarantined) {
+                    ", QUARANTINED"
+                } else {
+                    ""
+                }
+            );
+        }
+        let _ = writeln!(
+            s,
+            "reloads applied: {}{}",
+            self.swaps,
+            self.last_swap
+                .map(|(p, d)| format!(
+                    ", last prepared in {:.1} ms off the packet path and swapped in {:.1} µs",
+                    p.as_secs_f64() * 1e3,
+                    d.as_secs_f64() * 1e6
+                ))
+                .unwrap_or_default()
+        );
+        *self.status.lock().unwrap_or_else(|p| p.into_inner()) = s;
     }
 
     /// Whether any handler subscribes to `name` (callers skip building unwanted events).
@@ -153,10 +247,11 @@ impl EventBus {
     /// Runs the pending batch through every handler, then the events they raised, for at most
     /// `MAX_ROUNDS` rounds.
     pub fn dispatch(&mut self) {
+        self.poll_reload();
         let mut batch = std::mem::take(&mut self.pending);
         for _ in 0..MAX_ROUNDS {
             if batch.is_empty() {
-                return;
+                break;
             }
             let mut raised = Vec::new();
             for i in 0..self.handlers.len() {
@@ -197,6 +292,7 @@ impl EventBus {
             batch = raised;
         }
         self.dropped_events += batch.len() as u64;
+        self.publish_status();
     }
 }
 
@@ -240,6 +336,7 @@ pub fn conn_info(c: &Conn, local: &LocalNets) -> ConnInfo {
 impl ConnObserver for EventBus {
     fn conn_done(&mut self, c: &Conn, local: &LocalNets) {
         const NAME: &str = "connection_state_remove";
+        self.poll_reload();
         if !self.wants(NAME) {
             return;
         }

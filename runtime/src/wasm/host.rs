@@ -9,13 +9,13 @@ use std::sync::Arc;
 
 use wasmtime::component::{Linker, WasmList, WasmStr};
 use wasmtime::{ResourceLimiter, StoreContextMut};
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::sandpiper::monitor::{analysis, file_info, files, rule_feedback, sink};
 use super::bindings::types::{self, ConnInfo, Event, LogSchema, Value};
 use super::lazy::{LazyConnInfo, LazyEvent};
 use super::streams::StreamRegistry;
+use super::tail_pipe::TailPipe;
 
 /// Per-call budgets for what a guest hands to the host.
 pub mod budget {
@@ -142,7 +142,7 @@ pub struct HostState {
     pub streams: Arc<StreamRegistry>,
     pub call: CallState,
     /// The guest's stderr, when the manifest does not grant it the monitor's stderr.
-    pub stderr: Option<MemoryOutputPipe>,
+    pub stderr: Option<TailPipe>,
     /// Files opened through `files.begin` in this instance (ids handed out).
     next_file: u32,
 }
@@ -161,7 +161,7 @@ impl HostState {
             b.inherit_stderr();
             None
         } else {
-            let pipe = MemoryOutputPipe::new(4096);
+            let pipe = TailPipe::default();
             b.stderr(pipe.clone());
             Some(pipe)
         };

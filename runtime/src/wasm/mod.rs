@@ -17,5 +17,7 @@ pub mod host;
 mod lazy;
 pub mod manifest;
 pub mod modules;
+pub mod reload;
 pub mod runtime;
 pub mod streams;
+mod tail_pipe;

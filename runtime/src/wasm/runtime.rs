@@ -145,6 +145,8 @@ impl WasmRuntime {
                 manifest_path.display()
             ));
         }
+        // Taken before reading: if the files change meanwhile, the next rescan sees a difference.
+        let fingerprint = source_fingerprint(wasm_path).unwrap_or_default();
         let manifest = Manifest::load(&manifest_path)?;
         let bytes =
             std::fs::read(wasm_path).map_err(|e| format!("{}: {e}", wasm_path.display()))?;
@@ -168,6 +170,7 @@ impl WasmRuntime {
             pre,
             exports,
             from_cache: cached,
+            fingerprint,
         }))
     }
 }
@@ -179,6 +182,15 @@ impl Drop for WasmRuntime {
             let _ = t.join();
         }
     }
+}
+
+/// SHA-256 over a component file and its manifest: what a reload compares.
+pub fn source_fingerprint(wasm_path: &Path) -> std::io::Result<String> {
+    let mut h = Sha256::new();
+    h.update(std::fs::read(wasm_path)?);
+    h.update(b"\0manifest\0");
+    h.update(std::fs::read(wasm_path.with_extension("toml"))?);
+    Ok(hex(&h.finalize()))
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -291,12 +303,15 @@ pub struct LoadedModule {
     pub exports: ExportIndices,
     /// Whether the compiled artifact came from the cache.
     pub from_cache: bool,
+    /// Hash of the component and manifest files as loaded (reload skips unchanged modules).
+    pub fingerprint: String,
 }
 
 /// Why a call failed: analyzer_failed.log `cause` and `failure_reason`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Failure {
-    /// "fuel-exhausted", "timeout", "memory-limit", "host-limit", "trap" or "instantiation".
+    /// "fuel-exhausted", "timeout", "memory-limit", "host-limit" or "trap"; the reason says
+    /// whether it happened while instantiating.
     pub cause: &'static str,
     pub reason: String,
     /// The guest's last stderr line (its panic message), if any.

@@ -1,5 +1,6 @@
 //! Logs one row per finished connection to conn_rows.log: the well-behaved module that runs beside
-//! the hostile ones.
+//! the hostile ones. The `version` column is the crate's version, so the hot-reload test can
+//! tell which version of the module wrote a row (conn-rows-v2 builds this same source).
 
 use sandpiper_sdk::log;
 use sandpiper_sdk::types::{Event, Field, LogSchema, Row, ScalarType, Value};
@@ -18,6 +19,7 @@ fn schema() -> LogSchema {
     fields.extend(conn_fields());
     fields.push(Field::new("history", ScalarType::Str));
     fields.push(Field::set("services", ScalarType::Str));
+    fields.push(Field::new("version", ScalarType::Str));
     LogSchema {
         path: "conn_rows".to_string(),
         fields,
@@ -35,6 +37,7 @@ impl Handler for ConnRows {
                 row.extend(conn_values(conn));
                 row.push(Value::Str(conn.history.clone()));
                 push_set(&mut row, conn.service.iter().map(String::as_str));
+                row.push(Value::Str(env!("CARGO_PKG_VERSION").to_string()));
                 row
             })
             .collect();
