@@ -18,6 +18,8 @@
 #      goal is wall <= 3x tcpdump) and the line count of sandpiper's conn.log.
 #
 # Environment: SIZE_MB=200  RUNS=3  PEERS="tcpdump suricata-single"  OUTDIR=/tmp/peers-out
+#   SANDPIPER_ARGS (default --no-modules: conn.log-only, the fast-path figure; set it to
+#   e.g. "--modules target/modules" to include the Wasm event handlers)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -45,7 +47,7 @@ BIN="$ROOT/target/release/sandpiper"
 
 echo "== peers.sh (RUNS=$RUNS, PEERS=\"$PEERS\")"
 LOG=$(mktemp /tmp/throughput.XXXXXX)
-MONITOR_CMD="'$BIN' -q -r \"\$TRACE\" --logdir \"\$OUT\"" \
+MONITOR_CMD="'$BIN' -q ${SANDPIPER_ARGS:---no-modules} -r \"\$TRACE\" --logdir \"\$OUT\"" \
     "$SHARED/bench/peers.sh" "$TRACE" | tee "$LOG"
 
 # The table: "peer runs wall_s user+sys_s rss_MiB Mbit/s kpkt/s wall/mon cpu/mon notes"

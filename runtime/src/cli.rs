@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::scaffold::Template;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum FormatArg {
     /// Zeek's tab-separated format with #-headers (default).
@@ -140,6 +142,25 @@ pub enum Command {
         #[arg(long = "socket", value_name = "PATH", default_value = "sandpiper.ctl")]
         socket: PathBuf,
         action: CtlAction,
+    },
+    /// Create a module crate from a template, like Zeek's init-plugin.
+    ///
+    /// Writes DIR/NAME/ with Cargo.toml, module.toml (the manifest), src/lib.rs (a small working
+    /// module of the kind), README.md and .gitignore. The crate builds as it is with
+    /// `cargo build --release --target wasm32-wasip2`.
+    New {
+        /// The kind of module.
+        #[arg(value_name = "KIND")]
+        kind: Template,
+        /// The module's name: 1-64 characters of a-z, 0-9 and '-', starting with a letter.
+        name: String,
+        /// Where to create the NAME directory.
+        #[arg(long = "dir", value_name = "DIR", default_value = ".")]
+        dir: PathBuf,
+        /// The sandpiper-sdk to depend on; default: the sdk/ of the source tree sandpiper was
+        /// built from.
+        #[arg(long = "sdk", value_name = "PATH")]
+        sdk: Option<PathBuf>,
     },
 }
 

@@ -11,5 +11,6 @@ pub mod decode;
 pub mod engine;
 pub mod flow;
 pub mod log;
+pub mod scaffold;
 pub mod site;
 pub mod wasm;

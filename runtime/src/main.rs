@@ -1,6 +1,7 @@
 //! The `sandpiper` binary.
 
 use std::io::IsTerminal;
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use sandpiper::cli::{Args, Command, CtlAction, FormatArg, ModuleCommand};
 use sandpiper::ctl::{self, CtlServer};
 use sandpiper::engine::{Engine, EngineConfig};
 use sandpiper::log::LogFormat;
+use sandpiper::scaffold::{self, Template};
 use sandpiper::site::LocalNets;
 use sandpiper::wasm::failures::{FailureLog, QuarantinePolicy};
 use sandpiper::wasm::handlers::EventBus;
@@ -123,7 +125,44 @@ fn list_modules(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
+/// `sandpiper new`: creates the crate and says what to do next.
+fn new_module(kind: Template, name: &str, dir: &Path, sdk: Option<&Path>) -> Result<(), String> {
+    let sdk = scaffold::sdk_dir(sdk)?;
+    let (root, files) = scaffold::create(kind, name, dir, &sdk)?;
+    println!(
+        "Created the {} {name} in {} (sandpiper-sdk: {}):",
+        kind.kind(),
+        root.display(),
+        sdk.display()
+    );
+    for f in files {
+        println!("  {f}");
+    }
+    let wasm = format!(
+        "target/wasm32-wasip2/release/{}.wasm",
+        name.replace('-', "_")
+    );
+    println!("Next steps (see README.md there):");
+    println!("  cd {}", root.display());
+    println!("  cargo build --release --target wasm32-wasip2");
+    println!(
+        "  mkdir -p modules && cp {wasm} modules/{name}.wasm && cp module.toml modules/{name}.toml"
+    );
+    println!("  sandpiper module check modules/{name}.wasm");
+    println!("  sandpiper --modules modules -r trace.pcap");
+    Ok(())
+}
+
 fn run(args: Args) -> Result<(), String> {
+    if let Some(Command::New {
+        kind,
+        name,
+        dir,
+        sdk,
+    }) = &args.command
+    {
+        return new_module(*kind, name, dir, sdk.as_deref());
+    }
     if let Some(Command::Module {
         action: ModuleCommand::Check { file },
     }) = &args.command

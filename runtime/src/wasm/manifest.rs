@@ -177,13 +177,7 @@ impl Manifest {
     }
 
     fn validate(&self) -> Result<(), String> {
-        let name_ok = !self.name.is_empty()
-            && self.name.len() <= 64
-            && self
-                .name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if !name_ok {
+        if !valid_module_name(&self.name) {
             return Err(format!(
                 "name {:?}: use 1-64 characters of a-z, 0-9 and '-'",
                 self.name
@@ -246,6 +240,15 @@ impl Manifest {
         }
         Ok(())
     }
+}
+
+/// Whether `name` is a module name: 1-64 characters of a-z, 0-9 and '-'.
+pub fn valid_module_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 fn valid_event_name(e: &str) -> bool {

@@ -32,16 +32,30 @@ pub struct WasmRuntime {
     pub pooling: bool,
 }
 
-fn base_config() -> Config {
+/// Which limits the engine enforces; the monitor always enforces both.
+#[derive(Debug, Clone, Copy)]
+pub struct Enforce {
+    pub fuel: bool,
+    pub epoch: bool,
+}
+
+impl Enforce {
+    pub const ALL: Enforce = Enforce {
+        fuel: true,
+        epoch: true,
+    };
+}
+
+fn base_config(limits: Enforce) -> Config {
     let mut c = Config::new();
-    c.consume_fuel(true);
-    c.epoch_interruption(true);
+    c.consume_fuel(limits.fuel);
+    c.epoch_interruption(limits.epoch);
     // Component-model async is not used; leaving it on costs ~450 ns per call.
     c.concurrency_support(false);
     c
 }
 
-fn pooling_config() -> Config {
+fn pooling_config(limits: Enforce) -> Config {
     let mut pool = PoolingAllocationConfig::default();
     pool.total_component_instances(1_000);
     pool.total_core_instances(4_000);
@@ -51,7 +65,7 @@ fn pooling_config() -> Config {
     pool.max_memories_per_component(16);
     pool.max_tables_per_component(16);
     pool.max_memory_size((super::manifest::MAX_MEMORY_MB as usize) << 20);
-    let mut c = base_config();
+    let mut c = base_config(limits);
     c.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     c
 }
@@ -60,12 +74,18 @@ impl WasmRuntime {
     /// Creates the engine, the linker with every host import, and the epoch ticker.
     /// `cache_dir`: where compiled artifacts are kept (None: compile every time).
     pub fn new(cache_dir: Option<PathBuf>) -> Result<Self, String> {
+        Self::with_limits(cache_dir, Enforce::ALL)
+    }
+
+    /// As [`WasmRuntime::new`], with fuel metering and epoch interruption chosen separately
+    /// (benchmarks measure their overhead; the monitor always runs with both on).
+    pub fn with_limits(cache_dir: Option<PathBuf>, limits: Enforce) -> Result<Self, String> {
         // The pooling allocator reserves virtual memory up front; where that is refused
         // (ulimit -v), fall back to on-demand allocation rather than not running at all.
-        let (engine, pooling) = match Engine::new(&pooling_config()) {
+        let (engine, pooling) = match Engine::new(&pooling_config(limits)) {
             Ok(e) => (e, true),
             Err(_) => (
-                Engine::new(&base_config()).map_err(|e| format!("wasm engine: {e:?}"))?,
+                Engine::new(&base_config(limits)).map_err(|e| format!("wasm engine: {e:?}"))?,
                 false,
             ),
         };
@@ -133,6 +153,11 @@ impl WasmRuntime {
             }
         }
         Ok((component, false))
+    }
+
+    /// Compiles without the artifact cache (benchmarks of compile time).
+    pub fn compile_uncached(&self, bytes: &[u8]) -> Result<Component, String> {
+        Component::new(&self.engine, bytes).map_err(|e| format!("does not compile: {e:#}"))
     }
 
     /// Loads `<dir>/<name>.wasm` with its manifest `<dir>/<name>.toml`, checks both, and
@@ -372,7 +397,8 @@ impl LoadedModule {
 /// Refills fuel to the module's budget and sets the wall-clock deadline for the next call.
 pub fn arm(store: &mut Store<HostState>, fuel: u64, wall_clock_ms: u64) {
     let fuel = if fuel == 0 { u64::MAX } else { fuel };
-    store.set_fuel(fuel).expect("fuel is enabled");
+    // Fails only on an engine built without fuel metering (benchmarks).
+    let _ = store.set_fuel(fuel);
     let ticks = wall_clock_ms.div_ceil(EPOCH_TICK.as_millis() as u64).max(1);
     store.set_epoch_deadline(ticks);
     store.epoch_deadline_trap();
