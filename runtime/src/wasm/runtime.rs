@@ -248,12 +248,7 @@ fn check_world(engine: &Engine, component: &Component, kind: Kind) -> Result<(),
             ));
         };
         let v = semver::Version::parse(version).map_err(|_| format!("{name}: bad version"))?;
-        let compatible = if host.major == 0 {
-            v.major == 0 && v.minor == host.minor
-        } else {
-            v.major == host.major
-        };
-        if !compatible {
+        if !compatible(&host, &v) {
             return Err(format!(
                 "built against {PACKAGE}@{v}, but this host provides {PACKAGE}@{host}: rebuild it with a matching sandpiper-sdk"
             ));
@@ -270,6 +265,16 @@ fn check_world(engine: &Engine, component: &Component, kind: Kind) -> Result<(),
         ));
     }
     Ok(())
+}
+
+/// Semver compatibility of a component's WIT package version with the host's: the same major
+/// version, and while the major version is 0, the same minor version too.
+pub fn compatible(host: &semver::Version, component: &semver::Version) -> bool {
+    if host.major == 0 {
+        component.major == 0 && component.minor == host.minor
+    } else {
+        component.major == host.major
+    }
 }
 
 /// The export lookups of a module's kind, resolved once per loaded module.
@@ -455,5 +460,65 @@ pub fn classify(
         cause,
         reason: format!("{during}: {reason}"),
         data,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(s: &str) -> semver::Version {
+        semver::Version::parse(s).unwrap()
+    }
+
+    #[test]
+    fn wit_versions_are_compatible_by_semver() {
+        assert!(compatible(&v("0.1.0"), &v("0.1.0")));
+        assert!(compatible(&v("0.1.3"), &v("0.1.0")));
+        assert!(!compatible(&v("0.1.0"), &v("0.2.0")));
+        assert!(!compatible(&v("0.2.0"), &v("0.1.9")));
+        assert!(!compatible(&v("0.1.0"), &v("1.1.0")));
+        assert!(compatible(&v("1.4.0"), &v("1.0.2")));
+        assert!(!compatible(&v("2.0.0"), &v("1.9.0")));
+    }
+
+    #[test]
+    fn core_modules_and_garbage_are_not_components() {
+        assert!(wasmparser_is_component(b"\0asm\x0d\0\x01\0rest"));
+        assert!(!wasmparser_is_component(b"\0asm\x01\0\0\0rest"));
+        assert!(!wasmparser_is_component(b"\0as"));
+        assert!(!wasmparser_is_component(b"#!/bin/sh\n"));
+    }
+
+    #[test]
+    fn load_explains_what_is_wrong() {
+        let err = |rt: &WasmRuntime, p: &Path| rt.load(p).err().expect("load must fail");
+        let rt = WasmRuntime::new(None).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let wasm = dir.path().join("m.wasm");
+        std::fs::write(&wasm, b"\0asm\x0d\0\x01\0").unwrap();
+        assert!(err(&rt, &wasm).contains("no manifest"));
+        let manifest = "name = \"m\"\nkind = \"event-handler\"\nversion = \"0.1.0\"\n[handler]\nevents = [\"x\"]\n";
+        std::fs::write(dir.path().join("m.toml"), manifest).unwrap();
+        // An empty component is valid but exports nothing.
+        assert!(err(&rt, &wasm).contains("exports: nothing"));
+        std::fs::write(&wasm, b"\0asm\x0d\0\x01\0garbage").unwrap();
+        assert!(err(&rt, &wasm).contains("does not compile"));
+        std::fs::write(&wasm, b"\0asm\x01\0\0\0").unwrap();
+        assert!(err(&rt, &wasm).contains("not a WebAssembly component"));
+        // A real component whose manifest claims another kind.
+        let built = super::super::modules::test_modules_dir();
+        std::fs::copy(built.join("null-handler.wasm"), &wasm).unwrap();
+        let claim = manifest
+            .replace("event-handler", "log-writer")
+            .replace("[handler]\nevents = [\"x\"]\n", "");
+        std::fs::write(dir.path().join("m.toml"), claim).unwrap();
+        let e = err(&rt, &wasm);
+        assert!(
+            e.contains("kind = \"log-writer\"") && e.contains("sandpiper:monitor/handler@0.1.0"),
+            "{e}"
+        );
+        std::fs::write(dir.path().join("m.toml"), manifest).unwrap();
+        assert!(rt.load(&wasm).is_ok());
     }
 }
