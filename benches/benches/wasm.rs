@@ -87,6 +87,16 @@ fn calls(c: &mut Criterion) {
         })
     });
 
+    // The same call without the per-call re-arm (fuel unlimited, long deadline), and the
+    // re-arm alone: they split the per-call floor between wasmtime's call path and ours.
+    arm(&mut store, 0, 60_000);
+    g.bench_function("call/noop_no_arm", |b| {
+        b.iter(|| {
+            handler(&exports).call_handle(&mut store, &[]).unwrap();
+        })
+    });
+    g.bench_function("arm_only", |b| b.iter(|| arm(&mut store, FUEL, WALL_MS)));
+
     // Delivery to one analyzer session.
     let null_analyzer = module(&rt, "null-analyzer");
     let Instance { mut store, exports } = null_analyzer.instantiate(&rt).unwrap();
