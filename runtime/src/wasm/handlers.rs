@@ -18,7 +18,7 @@ use super::host::CallState;
 use super::modules::describe;
 use super::reload::{ModuleUpdate, Reloader};
 use super::runtime::{arm, classify, Exports, Failure, Instance, LoadedModule, WasmRuntime};
-use super::streams::{ip, ip_address, GuestLogs};
+use super::streams::{ip_address, GuestLogs};
 use crate::engine::ConnObserver;
 use crate::flow::{Conn, Proto};
 use crate::site::LocalNets;
@@ -353,18 +353,5 @@ impl ConnObserver for EventBus {
         self.dispatch();
         self.logs.finish()?;
         self.failures.finish()
-    }
-}
-
-/// The id of a connection for analyzer_failed.log.
-pub fn failure_conn(c: &ConnInfo) -> FailureConn {
-    FailureConn {
-        uid: Some(c.uid.clone()),
-        id: Some((
-            ip(&c.id.orig_h),
-            c.id.orig_p.number,
-            ip(&c.id.resp_h),
-            c.id.resp_p.number,
-        )),
     }
 }

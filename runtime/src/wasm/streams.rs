@@ -206,19 +206,7 @@ fn host_field_type(t: FieldType) -> log::FieldType {
     match t {
         FieldType::Set(s) => F::Set(host_scalar(s)),
         FieldType::Vector(s) => F::Vector(host_scalar(s)),
-        FieldType::Scalar(s) => match s {
-            ScalarType::Boolean => F::Bool,
-            ScalarType::Count => F::Count,
-            ScalarType::Integer => F::Int,
-            ScalarType::Double => F::Double,
-            ScalarType::Time => F::Time,
-            ScalarType::Interval => F::Interval,
-            ScalarType::Str => F::String,
-            ScalarType::Addr => F::Addr,
-            ScalarType::Port => F::Port,
-            ScalarType::Subnet => F::Subnet,
-            ScalarType::Enumeration => F::Enum,
-        },
+        FieldType::Scalar(s) => F::scalar(host_scalar(s)),
     }
 }
 
