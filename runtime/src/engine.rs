@@ -14,7 +14,7 @@ use crate::decode::{
     Transport,
 };
 use crate::flow::ports::ServerPorts;
-use crate::flow::table::{ConnSink, ConnTable, PacketMeta, TableConfig};
+use crate::flow::table::{ConnSink, ConnTable, PacketMeta, TableConfig, TcpOutcome};
 use crate::flow::uid::{Uid, UidGen};
 use crate::flow::Conn;
 use crate::log::{self, LogFormat, LogWriter, Value};
@@ -79,11 +79,43 @@ pub struct Logs {
     pub observer: Option<Box<dyn ConnObserver>>,
 }
 
-/// Something that follows connections as they end, beside conn.log.
+/// Something that follows connections beside conn.log: the Wasm side (protocol analyzers on
+/// payloads, event handlers on connection events).
 pub trait ConnObserver {
+    /// A connection was logged.
     fn conn_done(&mut self, c: &Conn, local: &LocalNets);
     /// End of input: deliver what is pending and close what it writes.
     fn finish(&mut self) -> io::Result<()>;
+    /// Whether payloads are analysed at all; when not, the engine skips payload handling.
+    fn wants_payload(&self) -> bool {
+        false
+    }
+    /// What a TCP segment carries for payload analysis (data, an ack, a SYN/FIN/RST).
+    fn tcp_payload(&mut self, _c: &mut Conn, _p: &TcpPayload<'_>, _logs: &mut Logs) {}
+    /// One UDP datagram's payload.
+    fn udp_payload(
+        &mut self,
+        _c: &mut Conn,
+        _is_orig: bool,
+        _data: &[u8],
+        _ts: i64,
+        _logs: &mut Logs,
+    ) {
+    }
+    /// A connection is about to be logged: finish its analysis (services it confirms now
+    /// still reach conn.log).
+    fn conn_ending(&mut self, _c: &mut Conn, _logs: &mut Logs) {}
+}
+
+/// One TCP segment as payload reassembly sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct TcpPayload<'a> {
+    pub ts: i64,
+    /// Direction and relative sequence numbers, from the flow table.
+    pub seg: TcpOutcome,
+    pub fin: bool,
+    pub rst: bool,
+    pub payload: &'a [u8],
 }
 
 impl Logs {
@@ -145,6 +177,17 @@ impl Logs {
         }
     }
 
+    /// A weird reported by an analyzer; like the fast path's, logged once per connection
+    /// and name.
+    pub fn analyzer_weird(&mut self, ts: i64, c: &mut Conn, name: &str, addl: &str) {
+        let name = crate::intern::intern(name);
+        if c.weirds.contains(&name) {
+            return;
+        }
+        c.weirds.push(name);
+        ConnSink::weird(self, ts, Some(c), name, addl);
+    }
+
     /// A weird not tied to a connection (decoding errors).
     pub fn net_weird(&mut self, ts: i64, name: &'static str) {
         let n = self.net_weird_counts.entry(name).or_insert(0);
@@ -177,7 +220,12 @@ enum Stream {
 }
 
 impl ConnSink for Logs {
-    fn conn_done(&mut self, c: &Conn) {
+    fn conn_done(&mut self, c: &mut Conn) {
+        let mut observer = self.observer.take();
+        if let Some(o) = observer.as_mut() {
+            o.conn_ending(c, self);
+        }
+        self.observer = observer;
         self.conn_rows += 1;
         let mut ub = [0u8; 24];
         let uid = c.uid.render(b'C', &mut ub);
@@ -191,8 +239,18 @@ impl ConnSink for Logs {
             n += 1;
         }
         let parents = &names[..n];
+        // Zeek joins the service set with commas.
+        let joined;
+        let service = match c.service.as_slice() {
+            [] => None,
+            [one] => Some(*one),
+            many => {
+                joined = many.join(",");
+                Some(joined.as_str())
+            }
+        };
         let mut row = [Value::Unset; 23];
-        log::conn::row(c, &self.local, uid, &cid, parents, &mut row);
+        log::conn::row(c, &self.local, uid, &cid, parents, service, &mut row);
         self.write(Stream::Conn, &row);
         if let Some(o) = self.observer.as_mut() {
             o.conn_done(c, &self.local);
@@ -238,6 +296,8 @@ pub struct Engine {
     last_frag_expire: i64,
     ip_tunnels: HashMap<(IpAddr, IpAddr), Uid>,
     tunnel_uids: UidGen,
+    /// Whether the observer analyses payloads (else payload handling is skipped).
+    payloads: bool,
 }
 
 /// Tunnels inside tunnels are followed this deep (Zeek's Tunnel::max_depth).
@@ -262,6 +322,7 @@ impl Engine {
             last_frag_expire: i64::MIN,
             ip_tunnels: HashMap::new(),
             tunnel_uids: UidGen::new(cfg.seed.map(|s| s ^ 0x7475_6e6e_656c)),
+            payloads: false,
         }
     }
 
@@ -361,17 +422,35 @@ impl Engine {
         };
         let ok = self.ignore_checksums || transport_checksum_ok(ip);
         match t {
-            Transport::Tcp(seg) => self.table.tcp(meta, ip, &seg, ok, &mut self.logs),
+            Transport::Tcp(seg) => {
+                let out = self.table.tcp(meta, ip, &seg, ok, &mut self.logs);
+                if let Some(out) = out.filter(|_| self.payloads) {
+                    let p = TcpPayload {
+                        ts: meta.ts,
+                        seg: out,
+                        fin: seg.has(crate::decode::tcp_flags::FIN),
+                        rst: seg.has(crate::decode::tcp_flags::RST),
+                        payload: seg.payload,
+                    };
+                    self.with_observer(out.slot, |o, c, logs| o.tcp_payload(c, &p, logs));
+                }
+            }
             Transport::Udp(u) => {
                 let slot = self.table.udp(meta, ip, &u, ok, &mut self.logs);
                 let tun = UdpTunnel::by_port(u.dport).or_else(|| UdpTunnel::by_port(u.sport));
-                if let (Some(slot), Some(tun)) = (slot, tun) {
+                if let Some((slot, is_orig)) = slot.filter(|_| self.payloads && tun.is_none()) {
+                    let ts = meta.ts;
+                    self.with_observer(slot, |o, c, logs| {
+                        o.udp_payload(c, is_orig, u.payload, ts, logs)
+                    });
+                }
+                if let (Some((slot, _)), Some(tun)) = (slot, tun) {
                     if let Ok(inner) = tun.decapsulate(u.payload) {
                         let Some(conn) = self.table.conn_at(slot) else {
                             return;
                         };
                         if let Some(svc) = tun.service() {
-                            conn.service = Some(svc);
+                            conn.add_service(svc);
                         }
                         let parent = conn.uid;
                         self.inner(meta.ts, inner, snap_cut, parent, depth);
@@ -381,6 +460,27 @@ impl Engine {
             Transport::Icmp(m) => self.table.icmp(meta, ip, &m, ok, &mut self.logs),
             Transport::Other => self.table.other(meta, ip, &mut self.logs),
         }
+    }
+
+    /// Runs `f` with the observer, the connection in `slot` and the logs.
+    fn with_observer(
+        &mut self,
+        slot: u32,
+        f: impl FnOnce(&mut dyn ConnObserver, &mut Conn, &mut Logs),
+    ) {
+        let Some(mut o) = self.logs.observer.take() else {
+            return;
+        };
+        if let Some(c) = self.table.conn_at(slot) {
+            f(o.as_mut(), c, &mut self.logs);
+        }
+        self.logs.observer = Some(o);
+    }
+
+    /// Installs what follows connections beside conn.log (see [`ConnObserver`]).
+    pub fn set_observer(&mut self, o: Box<dyn ConnObserver>) {
+        self.payloads = o.wants_payload();
+        self.logs.observer = Some(o);
     }
 
     /// Analyses what came out of a tunnel.

@@ -10,6 +10,7 @@ pub mod ctl;
 pub mod decode;
 pub mod engine;
 pub mod flow;
+pub mod intern;
 pub mod log;
 pub mod scaffold;
 pub mod site;

@@ -17,9 +17,11 @@ use sandpiper::engine::{Engine, EngineConfig};
 use sandpiper::log::LogFormat;
 use sandpiper::scaffold::{self, Template};
 use sandpiper::site::LocalNets;
+use sandpiper::wasm::analyzers::Analyzers;
 use sandpiper::wasm::failures::{FailureLog, QuarantinePolicy};
 use sandpiper::wasm::handlers::EventBus;
 use sandpiper::wasm::modules::{self, ModuleSet};
+use sandpiper::wasm::monitor::Monitor;
 use sandpiper::wasm::reload::Reloader;
 use sandpiper::wasm::runtime::WasmRuntime;
 use sandpiper::wasm::streams::GuestLogs;
@@ -206,6 +208,7 @@ fn run(args: Args) -> Result<(), String> {
             .map_err(|e| format!("signal setup: {e}"))?;
     }
 
+    let local_nets_for_wasm = local_nets.clone();
     let mut engine = Engine::new(EngineConfig {
         ignore_checksums: args.ignore_checksums,
         log_dir: args.logdir.clone(),
@@ -246,7 +249,8 @@ fn run(args: Args) -> Result<(), String> {
             Ok(s) => _ctl = Some(s),
             Err(e) => eprintln!("sandpiper: warning: no control socket: {e}"),
         }
-        engine.logs.observer = Some(Box::new(bus));
+        let analyzers = Analyzers::new(rt.clone(), &set.loaded, local_nets_for_wasm);
+        engine.set_observer(Box::new(Monitor { bus, analyzers }));
     }
 
     let started = Instant::now();

@@ -42,14 +42,14 @@ macro_rules! export_analyzer {
     ($ty:ty) => {
         const _: () = {
             use $crate::analyzer_bindings::exports::sandpiper::monitor::analyzer as __a;
-            struct Component;
-            struct Session(::core::cell::RefCell<$ty>);
-            impl __a::Guest for Component {
-                type Session = Session;
+            struct __SandpiperComponent;
+            struct __SandpiperSession(::core::cell::RefCell<$ty>);
+            impl __a::Guest for __SandpiperComponent {
+                type Session = __SandpiperSession;
             }
-            impl __a::GuestSession for Session {
+            impl __a::GuestSession for __SandpiperSession {
                 fn new(conn: $crate::types::ConnInfo) -> Self {
-                    Session(::core::cell::RefCell::new(<$ty as $crate::Analyzer>::new(conn)))
+                    __SandpiperSession(::core::cell::RefCell::new(<$ty as $crate::Analyzer>::new(conn)))
                 }
                 fn deliver(&self, is_orig: bool, data: ::std::vec::Vec<u8>) {
                     $crate::Analyzer::deliver(&mut *self.0.borrow_mut(), is_orig, &data)
@@ -64,7 +64,7 @@ macro_rules! export_analyzer {
                     $crate::Analyzer::finish(&mut *self.0.borrow_mut())
                 }
             }
-            $crate::analyzer_bindings::__export_analyzer_world!(Component with_types_in $crate::analyzer_bindings);
+            $crate::analyzer_bindings::__export_analyzer_world!(__SandpiperComponent with_types_in $crate::analyzer_bindings);
         };
     };
 }

@@ -35,14 +35,14 @@ macro_rules! export_file_analyzer {
     ($ty:ty) => {
         const _: () = {
             use $crate::file_analyzer_bindings::exports::sandpiper::monitor::file_analysis as __f;
-            struct Component;
-            struct File(::core::cell::RefCell<$ty>);
-            impl __f::Guest for Component {
-                type File = File;
+            struct __SandpiperComponent;
+            struct __SandpiperFile(::core::cell::RefCell<$ty>);
+            impl __f::Guest for __SandpiperComponent {
+                type File = __SandpiperFile;
             }
-            impl __f::GuestFile for File {
+            impl __f::GuestFile for __SandpiperFile {
                 fn new(meta: __f::FileMeta) -> Self {
-                    File(::core::cell::RefCell::new(<$ty as $crate::FileAnalyzer>::new(meta)))
+                    __SandpiperFile(::core::cell::RefCell::new(<$ty as $crate::FileAnalyzer>::new(meta)))
                 }
                 fn data(&self, offset: u64, bytes: ::std::vec::Vec<u8>) {
                     $crate::FileAnalyzer::data(&mut *self.0.borrow_mut(), offset, &bytes)
@@ -54,7 +54,7 @@ macro_rules! export_file_analyzer {
                     $crate::FileAnalyzer::end(&mut *self.0.borrow_mut())
                 }
             }
-            $crate::file_analyzer_bindings::__export_file_analyzer_world!(Component with_types_in $crate::file_analyzer_bindings);
+            $crate::file_analyzer_bindings::__export_file_analyzer_world!(__SandpiperComponent with_types_in $crate::file_analyzer_bindings);
         };
     };
 }

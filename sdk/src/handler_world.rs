@@ -33,13 +33,13 @@ macro_rules! export_handler {
             ::std::thread_local! {
                 static STATE: ::core::cell::RefCell<$ty> = ::core::cell::RefCell::new(<$ty as ::core::default::Default>::default());
             }
-            struct Component;
-            impl $crate::handler_bindings::exports::sandpiper::monitor::handler::Guest for Component {
+            struct __SandpiperComponent;
+            impl $crate::handler_bindings::exports::sandpiper::monitor::handler::Guest for __SandpiperComponent {
                 fn handle(batch: ::std::vec::Vec<$crate::types::Event>) {
                     STATE.with(|s| $crate::Handler::handle(&mut *s.borrow_mut(), batch))
                 }
             }
-            $crate::handler_bindings::__export_handler_world!(Component with_types_in $crate::handler_bindings);
+            $crate::handler_bindings::__export_handler_world!(__SandpiperComponent with_types_in $crate::handler_bindings);
         };
     };
 }

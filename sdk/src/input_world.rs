@@ -33,8 +33,8 @@ macro_rules! export_input_reader {
             ::std::thread_local! {
                 static STATE: ::core::cell::RefCell<$ty> = ::core::cell::RefCell::new(<$ty as ::core::default::Default>::default());
             }
-            struct Component;
-            impl __i::Guest for Component {
+            struct __SandpiperComponent;
+            impl __i::Guest for __SandpiperComponent {
                 fn parse(
                     source: String,
                     records: ::std::vec::Vec<::std::vec::Vec<u8>>,
@@ -42,7 +42,7 @@ macro_rules! export_input_reader {
                     STATE.with(|s| $crate::InputReader::parse(&mut *s.borrow_mut(), &source, records))
                 }
             }
-            $crate::input_bindings::__export_input_world!(Component with_types_in $crate::input_bindings);
+            $crate::input_bindings::__export_input_world!(__SandpiperComponent with_types_in $crate::input_bindings);
         };
     };
 }

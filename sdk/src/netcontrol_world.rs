@@ -35,8 +35,8 @@ macro_rules! export_netcontrol_plugin {
             ::std::thread_local! {
                 static STATE: ::core::cell::RefCell<$ty> = ::core::cell::RefCell::new(<$ty as ::core::default::Default>::default());
             }
-            struct Component;
-            impl __n::Guest for Component {
+            struct __SandpiperComponent;
+            impl __n::Guest for __SandpiperComponent {
                 fn name() -> String {
                     STATE.with(|s| $crate::NetControlPlugin::name(&*s.borrow()))
                 }
@@ -47,7 +47,7 @@ macro_rules! export_netcontrol_plugin {
                     STATE.with(|s| $crate::NetControlPlugin::remove_rule(&mut *s.borrow_mut(), id))
                 }
             }
-            $crate::netcontrol_bindings::__export_netcontrol_world!(Component with_types_in $crate::netcontrol_bindings);
+            $crate::netcontrol_bindings::__export_netcontrol_world!(__SandpiperComponent with_types_in $crate::netcontrol_bindings);
         };
     };
 }

@@ -37,14 +37,14 @@ macro_rules! export_writer {
     ($ty:ty) => {
         const _: () = {
             use $crate::writer_bindings::exports::sandpiper::monitor::writer as __w;
-            struct Component;
-            struct StreamWriter(::core::cell::RefCell<$ty>);
-            impl __w::Guest for Component {
-                type StreamWriter = StreamWriter;
+            struct __SandpiperComponent;
+            struct __SandpiperStreamWriter(::core::cell::RefCell<$ty>);
+            impl __w::Guest for __SandpiperComponent {
+                type StreamWriter = __SandpiperStreamWriter;
             }
-            impl __w::GuestStreamWriter for StreamWriter {
+            impl __w::GuestStreamWriter for __SandpiperStreamWriter {
                 fn new(schema: $crate::types::LogSchema, opened: f64) -> Self {
-                    StreamWriter(::core::cell::RefCell::new(<$ty as $crate::Writer>::new(schema, opened)))
+                    __SandpiperStreamWriter(::core::cell::RefCell::new(<$ty as $crate::Writer>::new(schema, opened)))
                 }
                 fn write(&self, rows: ::std::vec::Vec<$crate::types::Row>) -> Result<(), String> {
                     $crate::Writer::write(&mut *self.0.borrow_mut(), rows)
@@ -59,7 +59,7 @@ macro_rules! export_writer {
                     $crate::Writer::finish(&mut *self.0.borrow_mut(), at)
                 }
             }
-            $crate::writer_bindings::__export_writer_world!(Component with_types_in $crate::writer_bindings);
+            $crate::writer_bindings::__export_writer_world!(__SandpiperComponent with_types_in $crate::writer_bindings);
         };
     };
 }

@@ -6,6 +6,7 @@ pub mod history;
 pub mod key;
 pub mod ports;
 pub mod reassembly;
+pub mod stream;
 pub mod table;
 pub mod tcp;
 pub mod timeouts;
@@ -77,6 +78,18 @@ pub struct Counters {
     pub ip_bytes: u64,
 }
 
+/// Where the protocol analysis of a connection stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Analysis {
+    /// No payload seen yet: analyzers are chosen at the first payload.
+    #[default]
+    Undecided,
+    /// No analyzer runs on this connection.
+    Off,
+    /// Analyzers run; the index of the connection's state in the analyzer pipeline.
+    At(u32),
+}
+
 /// One connection. Times are microseconds since the epoch.
 #[derive(Debug, Clone)]
 pub struct Conn {
@@ -98,8 +111,10 @@ pub struct Conn {
     pub inner_vlan: Option<u16>,
     /// Weird names already reported for this connection (Zeek logs each once).
     pub weirds: Vec<&'static str>,
-    /// Protocol confirmed on this connection (natively decoded tunnels for now).
-    pub service: Option<&'static str>,
+    /// Protocols confirmed on this connection, in confirmation order (conn.log `service`).
+    pub service: Vec<&'static str>,
+    /// Where protocol analysis of this connection stands.
+    pub analysis: Analysis,
     /// The encapsulating connections this one was seen inside (Zeek's tunnel_parents).
     pub tunnel_parents: Vec<Uid>,
 }
@@ -143,6 +158,13 @@ impl Conn {
             ConnKind::Tcp(_) => {}
         }
         self.history.flip();
+    }
+
+    /// Adds a confirmed protocol to conn.log `service` (once).
+    pub fn add_service(&mut self, name: &'static str) {
+        if !self.service.contains(&name) {
+            self.service.push(name);
+        }
     }
 
     /// Community ID of this connection (seed 0).

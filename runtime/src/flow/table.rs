@@ -20,7 +20,9 @@ use crate::decode::{tcp_flags as F, IcmpMessage, IpPacket, TcpSegment, UdpDatagr
 
 /// Receives what the table produces: finished connections and weirds.
 pub trait ConnSink {
-    fn conn_done(&mut self, conn: &Conn);
+    /// A connection ends; the sink may still update it (services confirmed at the end)
+    /// before logging it.
+    fn conn_done(&mut self, conn: &mut Conn);
     fn weird(&mut self, ts: i64, conn: Option<&Conn>, name: &'static str, addl: &str);
 }
 
@@ -79,6 +81,20 @@ pub struct ConnTable {
     cfg: TableConfig,
     evict_cursor: usize,
     pub stats: TableStats,
+}
+
+/// What a TCP segment means for payload reassembly (see [`super::tcp::PacketEffects`]).
+#[derive(Debug, Clone, Copy)]
+pub struct TcpOutcome {
+    pub slot: u32,
+    /// Whether the sender is the originator (after any flip this segment caused).
+    pub is_orig: bool,
+    /// Originator and responder were swapped by this segment.
+    pub flipped: bool,
+    pub data_seq: Option<u64>,
+    pub ack: Option<u64>,
+    pub stream_start: Option<u64>,
+    pub data_end: Option<u64>,
 }
 
 /// Per-packet facts shared by all protocols.
@@ -172,12 +188,12 @@ impl ConnTable {
 
     fn remove(&mut self, slot: u32, sink: &mut dyn ConnSink) {
         let s = &mut self.slots[slot as usize];
-        if let Some(conn) = s.conn.take() {
+        if let Some(mut conn) = s.conn.take() {
             if let Some(k) = s.key.take() {
                 self.map.remove(&k);
             }
             s.gen = s.gen.wrapping_add(1);
-            sink.conn_done(&conn);
+            sink.conn_done(&mut conn);
             self.free.push(slot);
         }
     }
@@ -261,7 +277,8 @@ impl ConnTable {
             vlan: meta.vlan,
             inner_vlan: meta.inner_vlan,
             weirds: Vec::new(),
-            service: None,
+            service: Vec::new(),
+            analysis: super::Analysis::Undecided,
             tunnel_parents: meta.tunnel_parent.into_iter().collect(),
         };
         let slot = match self.free.pop() {
@@ -313,7 +330,8 @@ impl ConnTable {
         sink.weird(ts, Some(c), name, "");
     }
 
-    /// One TCP segment.
+    /// One TCP segment. Returns what payload reassembly needs, unless the segment was
+    /// not analysed (bad checksum).
     pub fn tcp(
         &mut self,
         meta: &PacketMeta,
@@ -321,7 +339,7 @@ impl ConnTable {
         seg: &TcpSegment<'_>,
         checksum_ok: bool,
         sink: &mut dyn ConnSink,
-    ) {
+    ) -> Option<TcpOutcome> {
         let key = ConnKey::new(ip.src, seg.sport, ip.dst, seg.dport, 6);
         let mut found = self.map.get(&key).copied();
         if let Some(slot) = found {
@@ -368,12 +386,12 @@ impl ConnTable {
         self.note_parent(slot, meta);
         let c = self.conn_mut(slot);
         let ConnKind::Tcp(tc) = &mut c.kind else {
-            return;
+            return None;
         };
         if !checksum_ok {
             tc.bad_checksum(is_orig, &mut c.history);
             self.report(slot, meta.ts, "bad_TCP_checksum", sink);
-            return;
+            return None;
         }
         let mut fx = PacketEffects::default();
         tc.process(is_orig, seg, &mut c.history, &mut fx);
@@ -411,6 +429,15 @@ impl ConnTable {
         } else if fx.half_closed {
             self.schedule(slot, last + TCP_SESSION_TIMER, TimerKind::TcpExpire);
         }
+        Some(TcpOutcome {
+            slot,
+            is_orig: is_orig ^ fx.flipped,
+            flipped: fx.flipped,
+            data_seq: fx.data_seq,
+            ack: fx.ack,
+            stream_start: fx.stream_start,
+            data_end: fx.data_end,
+        })
     }
 
     /// Zeek's TCP WantConnection: orientation of a connection first seen mid-stream.
@@ -438,7 +465,7 @@ impl ConnTable {
         udp: &UdpDatagram<'_>,
         checksum_ok: bool,
         sink: &mut dyn ConnSink,
-    ) -> Option<u32> {
+    ) -> Option<(u32, bool)> {
         let key = ConnKey::new(ip.src, udp.sport, ip.dst, udp.dport, 17);
         let (slot, is_orig) = match self.map.get(&key).copied() {
             Some(slot) => {
@@ -490,7 +517,7 @@ impl ConnTable {
         if udp.ulen as usize != ip.payload_len as usize {
             self.report(slot, meta.ts, "UDP_datagram_length_mismatch", sink);
         }
-        Some(slot)
+        Some((slot, is_orig))
     }
 
     /// The live connection in `slot` (as returned by [`ConnTable::udp`]).

@@ -72,6 +72,8 @@ pub struct Endpoint {
     rxmt_ctr: ScaledCounter,
     win0_ctr: ScaledCounter,
     gaps: GapTracker,
+    /// A SYN from this endpoint was seen: its data starts at relative sequence number 1.
+    pub syn_seen: bool,
 }
 
 impl Endpoint {
@@ -101,6 +103,7 @@ impl Endpoint {
             rxmt_ctr: ScaledCounter::default(),
             win0_ctr: ScaledCounter::default(),
             gaps: GapTracker::new(),
+            syn_seen: false,
         }
     }
 
@@ -195,6 +198,15 @@ pub struct PacketEffects {
     pub half_closed: bool,
     /// Content gap bytes to add to missed_bytes.
     pub missed: u64,
+    /// Relative sequence number of the payload, when it is to be reassembled (fully
+    /// captured, not a RST, not below the initial sequence number).
+    pub data_seq: Option<u64>,
+    /// Relative sequence number the segment acknowledges of the peer's stream.
+    pub ack: Option<u64>,
+    /// The segment is a SYN: the sender's stream starts at this relative sequence number.
+    pub stream_start: Option<u64>,
+    /// The segment is a FIN: the sender's data ends before this relative sequence number.
+    pub data_end: Option<u64>,
 }
 
 impl PacketEffects {
@@ -354,6 +366,7 @@ impl TcpConn {
         }
 
         if syn {
+            ep.syn_seen = true;
             if rst {
                 out.weird("TCP_christmas");
             }
@@ -368,6 +381,7 @@ impl TcpConn {
         if fin {
             ep.fin_cnt += 1;
             ep.fin_seq = rel_seq.wrapping_add(seg_len as u64);
+            out.data_end = Some(rel_seq.wrapping_add(syn as u64 + len as u64));
         }
         if rst {
             ep.rst_cnt += 1;
@@ -440,6 +454,10 @@ impl TcpConn {
 
         if ackf {
             ack_received(peer, ep, rel_ack, self.is_partial, hist, out);
+            out.ack = Some(rel_ack);
+        }
+        if syn {
+            out.stream_start = Some(rel_seq.wrapping_add(1));
         }
 
         let rel_data_seq = if syn {
@@ -452,6 +470,7 @@ impl TcpConn {
                 out.weird("truncated_tcp_payload");
             } else {
                 data_sent(ep, rel_data_seq, len as u64);
+                out.data_seq = Some(rel_data_seq);
             }
         }
 

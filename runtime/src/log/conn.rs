@@ -39,6 +39,7 @@ pub fn row<'a>(
     uid: &'a str,
     cid: &'a str,
     parents: &'a [&'a str],
+    service: Option<&'a str>,
     row: &mut [Value<'a>; 23],
 ) {
     let dur = c.duration();
@@ -52,7 +53,7 @@ pub fn row<'a>(
         Value::Addr(c.resp_h),
         Value::Port(c.resp_p),
         Value::Enum(c.proto.as_str()),
-        match c.service {
+        match service {
             Some(s) => Value::Str(s),
             None => Value::Unset,
         },

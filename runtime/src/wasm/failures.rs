@@ -148,6 +148,26 @@ impl FailureLog {
         Ok(true)
     }
 
+    /// Logs a protocol violation: the traffic's fault, not the module's, so it does not
+    /// count towards quarantine.
+    pub fn record_violation(
+        &mut self,
+        ts: f64,
+        module: &str,
+        f: &Failure,
+        conn: &FailureConn,
+    ) -> io::Result<()> {
+        self.row(
+            ts,
+            f.cause,
+            Kind::ProtocolAnalyzer,
+            module,
+            &f.reason,
+            f.data.as_deref(),
+            conn,
+        )
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn row(
         &mut self,

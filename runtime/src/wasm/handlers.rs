@@ -100,7 +100,9 @@ pub struct EventBus {
     wanted: HashSet<String>,
     pending: Vec<Event>,
     pub failures: FailureLog,
-    logs: GuestLogs,
+    pub logs: GuestLogs,
+    /// A module set applied by hot reload that the analyzers have not taken yet.
+    pub analyzer_update: Option<Vec<Arc<LoadedModule>>>,
     /// Handler-raised events dropped because the round limit was reached.
     pub dropped_events: u64,
     /// Network time of the newest event (for failure rows).
@@ -140,6 +142,7 @@ impl EventBus {
             pending: Vec::new(),
             failures,
             logs,
+            analyzer_update: None,
             dropped_events: 0,
             last_ts: 0.0,
             batch_events: BATCH_EVENTS,
@@ -189,6 +192,7 @@ impl EventBus {
             }
         }
         self.recompute_wanted();
+        self.analyzer_update = Some(update.modules.clone());
         self.swaps += 1;
         self.last_swap = Some((update.prepared, t.elapsed()));
         self.publish_status();

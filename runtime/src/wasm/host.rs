@@ -145,6 +145,8 @@ pub struct HostState {
     pub stderr: Option<TailPipe>,
     /// Files opened through `files.begin` in this instance (ids handed out).
     next_file: u32,
+    /// What `analysis.network-time` returns: set by the host before each analyzer call.
+    pub network_time: f64,
 }
 
 impl HostState {
@@ -177,6 +179,7 @@ impl HostState {
             call: CallState::default(),
             stderr,
             next_file: 0,
+            network_time: 0.0,
         }
     }
 
@@ -364,6 +367,10 @@ fn events_raise(
 impl types::Host for HostState {}
 
 impl analysis::Host for HostState {
+    fn network_time(&mut self) -> wasmtime::Result<f64> {
+        Ok(self.network_time)
+    }
+
     fn confirm(&mut self) -> wasmtime::Result<()> {
         self.call.confirmed = true;
         Ok(())

@@ -129,10 +129,47 @@ pub enum Transport {
     Udp,
 }
 
+/// `transport = "tcp"` or `transport = ["udp", "tcp"]` (DNS runs over both).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum Transports {
+    One(Transport),
+    Many(Vec<Transport>),
+}
+
+impl Transports {
+    pub fn has(&self, t: Transport) -> bool {
+        match self {
+            Transports::One(x) => *x == t,
+            Transports::Many(v) => v.contains(&t),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        matches!(self, Transports::Many(v) if v.is_empty())
+    }
+}
+
+impl fmt::Display for Transports {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = |t: &Transport| match t {
+            Transport::Tcp => "tcp",
+            Transport::Udp => "udp",
+        };
+        match self {
+            Transports::One(t) => f.write_str(name(t)),
+            Transports::Many(v) => {
+                let names: Vec<&str> = v.iter().map(name).collect();
+                f.write_str(&names.join("+"))
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct AnalyzerSection {
-    pub transport: Transport,
+    pub transport: Transports,
     #[serde(default)]
     pub ports: Vec<u16>,
     /// Regular expressions (bytes) matched against the first payload bytes of a direction.
@@ -206,6 +243,9 @@ impl Manifest {
                 return Err("a protocol-analyzer needs an [analyzer] section".into())
             }
             (Kind::ProtocolAnalyzer, Some(a)) => {
+                if a.transport.is_empty() {
+                    return Err("analyzer.transport is empty: name \"tcp\" and/or \"udp\"".into());
+                }
                 if a.ports.is_empty() && a.signatures.is_empty() {
                     return Err("[analyzer] needs ports or signatures, or it never runs".into());
                 }
@@ -314,7 +354,13 @@ ports = [53]
 signatures = ['^..\x01\x00']
 "#;
         let m = Manifest::parse(a).unwrap();
-        assert_eq!(m.analyzer.as_ref().unwrap().transport, Transport::Udp);
+        let t = &m.analyzer.as_ref().unwrap().transport;
+        assert!(t.has(Transport::Udp) && !t.has(Transport::Tcp));
+        let both = Manifest::parse(&a.replace("\"udp\"", "[\"udp\", \"tcp\"]")).unwrap();
+        let t = &both.analyzer.as_ref().unwrap().transport;
+        assert!(t.has(Transport::Udp) && t.has(Transport::Tcp));
+        assert_eq!(t.to_string(), "udp+tcp");
+        assert!(err(&a.replace("\"udp\"", "[]")).contains("transport is empty"));
         assert!(err(&a.replace("'^..\\x01\\x00'", "'(unclosed'")).contains("signatures[0]"));
         assert!(err(&a
             .replace("ports = [53]\n", "")

@@ -8,15 +8,21 @@
 //! - [`streams`]: guest log streams and their rows.
 //! - [`failures`]: analyzer_failed.log and quarantine.
 //! - [`handlers`]: batched event dispatch to event handlers.
+//! - [`dpd`]: dynamic protocol detection (ports and payload signatures).
+//! - [`analyzers`]: protocol analyzer sessions on connections (the analyzer pipeline).
+//! - [`monitor`]: analyzers and handlers behind the engine's observer interface.
 //! - [`modules`]: the set of modules in a directory (`--modules`, `-N`, `module check`).
 
+pub mod analyzers;
 pub mod bindings;
+pub mod dpd;
 pub mod failures;
 pub mod handlers;
 pub mod host;
 mod lazy;
 pub mod manifest;
 pub mod modules;
+pub mod monitor;
 pub mod reload;
 pub mod runtime;
 pub mod streams;

@@ -93,7 +93,7 @@ pub fn details(m: &LoadedModule) -> String {
     );
     if let Some(a) = &d.analyzer {
         s.push_str(&format!(
-            "  analyzer: {:?}, ports {:?}, {} signature(s)\n",
+            "  analyzer: {}, ports {:?}, {} signature(s)\n",
             a.transport,
             a.ports,
             a.signatures.len()

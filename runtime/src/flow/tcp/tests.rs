@@ -16,7 +16,7 @@ struct Collect {
 }
 
 impl ConnSink for Collect {
-    fn conn_done(&mut self, c: &Conn) {
+    fn conn_done(&mut self, c: &mut Conn) {
         self.conns.push(c.clone());
     }
     fn weird(&mut self, _ts: i64, _c: Option<&Conn>, name: &'static str, _addl: &str) {
