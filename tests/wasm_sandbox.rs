@@ -5,33 +5,16 @@
 //! guest, and repeated failures must quarantine the hostile module.
 
 mod common;
+use common::modules_dir;
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use sandpiper::wasm::modules::{builtin_dir, test_modules_dir};
-
 const WELL_BEHAVED_LOGS: &[&str] = &["known_hosts.log", "conn_rows.log"];
 
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_sandpiper")
-}
-
-/// A modules directory holding copies of the named modules.
-fn modules_dir(names: &[&str]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for name in names {
-        let from = [builtin_dir().unwrap_or_default(), test_modules_dir()]
-            .into_iter()
-            .find(|d| d.join(format!("{name}.wasm")).is_file())
-            .unwrap_or_else(|| panic!("module {name} was not built"));
-        for ext in ["wasm", "toml"] {
-            let f = format!("{name}.{ext}");
-            fs::copy(from.join(&f), dir.path().join(&f)).unwrap();
-        }
-    }
-    dir
 }
 
 fn run(modules: &Path, logdir: &Path, extra: &[&str]) {

@@ -20,3 +20,43 @@ pub fn trace(rel: &str) -> PathBuf {
     assert!(p.is_file(), "corpus trace {} is missing", p.display());
     p
 }
+
+/// A modules directory holding copies of the named modules (built-in or test modules).
+pub fn modules_dir(names: &[&str]) -> tempfile::TempDir {
+    use sandpiper::wasm::modules::{builtin_dir, test_modules_dir};
+    let dir = tempfile::tempdir().unwrap();
+    for name in names {
+        let from = [builtin_dir().unwrap_or_default(), test_modules_dir()]
+            .into_iter()
+            .find(|d| d.join(format!("{name}.wasm")).is_file())
+            .unwrap_or_else(|| panic!("module {name} was not built"));
+        for ext in ["wasm", "toml"] {
+            let f = format!("{name}.{ext}");
+            std::fs::copy(from.join(&f), dir.path().join(&f)).unwrap();
+        }
+    }
+    dir
+}
+
+/// The data rows of a Zeek TSV log as field name -> value maps (empty if the log is absent).
+pub fn tsv_rows(path: &std::path::Path) -> Vec<std::collections::HashMap<String, String>> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Vec::new();
+    };
+    let mut fields: Vec<String> = Vec::new();
+    let mut rows = Vec::new();
+    for line in text.lines() {
+        if let Some(f) = line.strip_prefix("#fields\t") {
+            fields = f.split('\t').map(str::to_string).collect();
+        } else if !line.starts_with('#') {
+            rows.push(
+                fields
+                    .iter()
+                    .cloned()
+                    .zip(line.split('\t').map(str::to_string))
+                    .collect(),
+            );
+        }
+    }
+    rows
+}

@@ -1,0 +1,214 @@
+//! The analyzer pipeline end to end: the real binary on corpus traces with real guests built
+//! from tests/guests/. `stream-trace` logs every call it receives (stream_trace.log), which
+//! shows what reassembly, chunking and detection deliver; `hostile-analyzer` traps on some
+//! connections.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::Command;
+
+use common::{modules_dir, trace, tsv_rows};
+
+type Row = HashMap<String, String>;
+
+/// Runs the binary on a trace with the named modules; returns the log directory.
+fn run(trace_rel: &str, modules: &[&str], extra: &[&str]) -> tempfile::TempDir {
+    let mods = modules_dir(modules);
+    let logdir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sandpiper"))
+        .arg("-r")
+        .arg(trace(trace_rel))
+        .args(["--seed", "1", "-q", "--modules"])
+        .arg(mods.path())
+        .arg("--logdir")
+        .arg(logdir.path())
+        .arg("--cache-dir")
+        .arg(Path::new(env!("CARGO_TARGET_TMPDIR")).join("wasm-cache"))
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "sandpiper failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    logdir
+}
+
+fn calls(logdir: &Path) -> Vec<Row> {
+    tsv_rows(&logdir.join("stream_trace.log"))
+}
+
+/// (what, is_orig, len, offset) of each call, in order.
+fn shape(rows: &[Row]) -> Vec<(String, String, u64, u64)> {
+    rows.iter()
+        .map(|r| {
+            (
+                r["what"].clone(),
+                r["is_orig"].clone(),
+                r["len"].parse().unwrap(),
+                r["offset"].parse().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn conns(logdir: &Path) -> Vec<Row> {
+    tsv_rows(&logdir.join("conn.log"))
+}
+
+fn call(what: &str, is_orig: &str, len: u64, offset: u64) -> (String, String, u64, u64) {
+    (what.into(), is_orig.into(), len, offset)
+}
+
+#[test]
+fn a_request_and_its_reply_arrive_as_one_chunk_each_then_the_ends() {
+    let logs = run("http/get.pcap", &["stream-trace"], &[]);
+    let rows = calls(logs.path());
+    assert_eq!(
+        shape(&rows),
+        [
+            call("data", "T", 136, 0),
+            call("data", "F", 5007, 0),
+            call("end", "T", 0, 136),
+            call("end", "F", 0, 5007),
+            call("finish", "-", 0, 0),
+        ]
+    );
+    assert!(rows[0]["head"].starts_with("GET /download/"));
+    assert!(rows[1]["head"].starts_with("HTTP/1.1 200 OK"));
+    // A chunk's ts is its first packet's; the reply's five segments arrive later.
+    assert!(rows[1]["ts"] > rows[0]["ts"]);
+    let c = conns(logs.path());
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0]["service"], "stream-trace");
+    assert_eq!(c[0]["uid"], rows[0]["uid"]);
+    // Delivered bytes equal conn.log's byte counts from sequence numbers.
+    assert_eq!(c[0]["orig_bytes"], "136");
+    assert_eq!(c[0]["resp_bytes"], "5007");
+}
+
+#[test]
+fn a_dropped_segment_is_a_gap_of_exactly_the_missed_bytes() {
+    // The first reply's headers (238 bytes) were never captured; the client acks past them.
+    let logs = run(
+        "http/1000-requests-one-dropped-response.pcap",
+        &["stream-trace"],
+        &["-C"],
+    );
+    let rows = calls(logs.path());
+    let gaps: Vec<_> = shape(&rows).into_iter().filter(|c| c.0 == "gap").collect();
+    assert_eq!(gaps, [call("gap", "F", 238, 0)]);
+    let c = conns(logs.path());
+    assert_eq!(c[0]["missed_bytes"], "238");
+    // Every byte of each direction is accounted for, in order: offsets are contiguous.
+    for dir in ["T", "F"] {
+        let mut at = 0;
+        for (what, o, len, offset) in shape(&rows) {
+            if o == dir && (what == "data" || what == "gap") {
+                assert_eq!(offset, at, "{dir} stream is not contiguous");
+                at += len;
+            }
+        }
+        let total = if dir == "T" {
+            "orig_bytes"
+        } else {
+            "resp_bytes"
+        };
+        assert_eq!(at.to_string(), c[0][total], "{dir} bytes delivered");
+    }
+    // Request/reply chunks alternate: 1000 each.
+    let data = |d: &str| {
+        rows.iter()
+            .filter(|r| r["what"] == "data" && r["is_orig"] == d)
+            .count()
+    };
+    assert_eq!((data("T"), data("F")), (1000, 1000));
+}
+
+#[test]
+fn data_missing_before_a_fin_is_a_gap() {
+    let logs = run("tcp/miss_end_data.pcap", &["stream-trace"], &[]);
+    let rows = shape(&calls(logs.path()));
+    assert!(rows.contains(&call("gap", "F", 2902, 0)), "{rows:?}");
+    assert_eq!(conns(logs.path())[0]["missed_bytes"], "2902");
+}
+
+#[test]
+fn a_payload_signature_finds_the_protocol_on_a_port_nobody_registered() {
+    // stream-trace registers ports 80 and 53 only; its '^SSH-[0-9]' signature finds SSH.
+    let logs = run("ssh/ssh.pcap", &["stream-trace"], &[]);
+    let c = conns(logs.path());
+    let ssh: Vec<_> = c.iter().filter(|r| r["id.resp_p"] == "22").collect();
+    assert!(!ssh.is_empty());
+    assert!(
+        ssh.iter().all(|r| r["service"] == "stream-trace"),
+        "{ssh:?}"
+    );
+    let rows = calls(logs.path());
+    assert!(rows.iter().any(|r| r["head"].starts_with("SSH-")));
+}
+
+#[test]
+fn udp_datagrams_are_delivered_one_per_call() {
+    let logs = run("dns/dns-binds.pcap", &["stream-trace"], &[]);
+    let rows = calls(logs.path());
+    let c = conns(logs.path());
+    let dns: Vec<_> = c.iter().filter(|r| r["proto"] == "udp").collect();
+    assert!(!dns.is_empty());
+    for conn in dns {
+        let pkts: u64 =
+            conn["orig_pkts"].parse::<u64>().unwrap() + conn["resp_pkts"].parse::<u64>().unwrap();
+        let delivered = rows
+            .iter()
+            .filter(|r| r["uid"] == conn["uid"] && r["what"] == "data")
+            .count() as u64;
+        assert_eq!(delivered, pkts, "one call per datagram on {}", conn["uid"]);
+        assert_eq!(conn["service"], "stream-trace");
+    }
+}
+
+#[test]
+fn an_analyzer_that_traps_loses_only_its_connection() {
+    let logs = run(
+        "http/methods.pcap",
+        &["hostile-analyzer"],
+        &["--quarantine-after", "0"],
+    );
+    let c = conns(logs.path());
+    let failures = tsv_rows(&logs.path().join("analyzer_failed.log"));
+    let with_data: Vec<_> = c
+        .iter()
+        .filter(|r| r["id.resp_p"] == "80" && r["orig_bytes"] != "0" && r["orig_bytes"] != "-")
+        .collect();
+    let odd: Vec<_> = with_data
+        .iter()
+        .filter(|r| r["id.orig_p"].parse::<u16>().unwrap() % 2 == 1)
+        .collect();
+    let even: Vec<_> = with_data
+        .iter()
+        .filter(|r| r["id.orig_p"].parse::<u16>().unwrap() % 2 == 0)
+        .collect();
+    assert!(!odd.is_empty() && !even.is_empty());
+    // One failure row per odd-port connection, naming it; the even ones are confirmed.
+    assert_eq!(failures.len(), odd.len(), "{failures:?}");
+    for f in &failures {
+        assert_eq!(f["cause"], "trap");
+        assert_eq!(f["analyzer_name"], "hostile-analyzer");
+        assert_eq!(f["failure_data"], "odd originator port");
+        assert!(odd.iter().any(|r| r["uid"] == f["uid"]));
+    }
+    assert!(even.iter().all(|r| r["service"] == "hostile-analyzer"));
+    assert!(odd.iter().all(|r| r["service"] == "-"));
+}
+
+#[test]
+fn without_modules_nothing_is_analysed_and_conn_log_is_unchanged_apart_from_service() {
+    let with = run("http/get.pcap", &["stream-trace"], &[]);
+    let without = run("http/get.pcap", &[], &[]);
+    let (mut a, b) = (conns(with.path()), conns(without.path()));
+    a[0].insert("service".into(), "-".into());
+    assert_eq!(a, b);
+}
