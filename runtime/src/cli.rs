@@ -71,6 +71,11 @@ pub struct Args {
     #[arg(long = "max-flows", value_name = "N", default_value_t = 1_000_000)]
     pub max_flows: usize,
 
+    /// Memory for TCP payload reassembly over all connections, in MiB; when full, the
+    /// connection being served delivers what waits behind its holes (content gaps).
+    #[arg(long = "reassembly-memory", value_name = "MIB", default_value_t = 256)]
+    pub reassembly_memory: usize,
+
     /// Snapshot length for live capture.
     #[arg(long = "snaplen", value_name = "BYTES", default_value_t = 65_535)]
     pub snaplen: i32,

@@ -249,7 +249,8 @@ fn run(args: Args) -> Result<(), String> {
             Ok(s) => _ctl = Some(s),
             Err(e) => eprintln!("sandpiper: warning: no control socket: {e}"),
         }
-        let analyzers = Analyzers::new(rt.clone(), &set.loaded, local_nets_for_wasm);
+        let mut analyzers = Analyzers::new(rt.clone(), &set.loaded, local_nets_for_wasm);
+        analyzers.memory_limit = args.reassembly_memory << 20;
         engine.set_observer(Box::new(Monitor { bus, analyzers }));
     }
 

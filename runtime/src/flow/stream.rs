@@ -116,6 +116,13 @@ impl StreamReassembler {
         }
     }
 
+    /// Memory pressure: delivers what waits behind holes (the holes become gaps) and stops
+    /// keeping delivered bytes for the retransmission check.
+    pub fn shed(&mut self) {
+        self.flush_all();
+        self.retained = VecDeque::new();
+    }
+
     /// The sender's FIN says its data ends before `end`: what is missing before it is a gap.
     pub fn end_at(&mut self, end: u64) {
         self.flush_all();
@@ -389,6 +396,20 @@ mod tests {
             }
         });
         assert_eq!(gaps, 1);
+    }
+
+    #[test]
+    fn shedding_turns_holes_into_gaps_and_frees_memory() {
+        let mut r = StreamReassembler::new();
+        r.start_at(1);
+        r.data(1, b"abc");
+        r.data(10, b"xyz");
+        assert_eq!(r.buffered(), 9); // 3 retained + 3 ready + 3 out of order
+        r.shed();
+        assert_eq!(out(&mut r), "abc[gap 6]xyz");
+        assert_eq!(r.buffered(), 0);
+        r.data(13, b"next");
+        assert_eq!(out(&mut r), "next");
     }
 
     #[test]

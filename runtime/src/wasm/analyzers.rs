@@ -104,7 +104,15 @@ pub struct Analyzers {
     free_conns: Vec<u32>,
     local: LocalNets,
     scratch: Vec<usize>,
+    /// Bytes held by payload reassembly over all connections, and the most allowed.
+    buffered: usize,
+    pub memory_limit: usize,
+    /// Times memory pressure made a connection give up its holes.
+    pub shed_count: u64,
 }
+
+/// Default bound of payload reassembly memory over all connections.
+pub const MEMORY_LIMIT: usize = 256 << 20;
 
 /// A session call that failed, with what is needed to report it.
 struct CallFailure {
@@ -125,6 +133,9 @@ impl Analyzers {
             free_conns: Vec::new(),
             local,
             scratch: Vec::new(),
+            buffered: 0,
+            memory_limit: MEMORY_LIMIT,
+            shed_count: 0,
         };
         a.apply(modules);
         a
@@ -614,6 +625,8 @@ impl Analyzers {
     }
 
     fn free_state(&mut self, c: &mut Conn, ci: u32) {
+        let held = self.conn_buffered(c);
+        self.buffered = self.buffered.saturating_sub(held);
         if let Some(st) = self.conns[ci as usize].take() {
             for s in st.sessions {
                 self.drop_session(s);
@@ -623,8 +636,57 @@ impl Analyzers {
         c.analysis = Analysis::Off;
     }
 
-    /// One TCP segment.
+    /// One TCP segment. Reassembly memory is accounted over all connections: past
+    /// `memory_limit`, the connection being served gives up its holes (they become gaps) and
+    /// its retransmission check, so memory stays bounded whatever the traffic.
     pub fn tcp(&mut self, c: &mut Conn, p: &TcpPayload<'_>, bus: &mut EventBus, logs: &mut Logs) {
+        let before = self.conn_buffered(c);
+        self.tcp_segment(c, p, bus, logs);
+        let after = self.conn_buffered(c);
+        self.buffered = (self.buffered + after).saturating_sub(before);
+        if self.buffered > self.memory_limit && after > 0 {
+            if let Analysis::At(ci) = c.analysis {
+                self.shed(c, ci, bus, logs, p.ts);
+            }
+        }
+    }
+
+    fn conn_buffered(&self, c: &Conn) -> usize {
+        match c.analysis {
+            Analysis::At(ci) => self.conns[ci as usize]
+                .as_ref()
+                .map_or(0, |s| s.streams.iter().map(|x| x.buffered()).sum()),
+            _ => 0,
+        }
+    }
+
+    /// Memory pressure: delivers what waits behind holes now and forgets retained bytes.
+    fn shed(&mut self, c: &mut Conn, ci: u32, bus: &mut EventBus, logs: &mut Logs, ts: i64) {
+        let before = self.conn_buffered(c);
+        self.shed_count += 1;
+        if let Some(st) = self.conns[ci as usize].as_mut() {
+            for d in 0..2 {
+                let had = st.streams[d].has_output();
+                st.streams[d].shed();
+                if !had && st.streams[d].has_output() {
+                    st.ready_ts[d] = ts;
+                }
+            }
+        }
+        for d in 0..2 {
+            self.flush(c, ci, d, bus, logs);
+        }
+        let after = self.conn_buffered(c);
+        self.buffered = (self.buffered + after).saturating_sub(before);
+    }
+
+    fn tcp_segment(
+        &mut self,
+        c: &mut Conn,
+        p: &TcpPayload<'_>,
+        bus: &mut EventBus,
+        logs: &mut Logs,
+    ) {
         if c.analysis == Analysis::Undecided {
             if p.payload.is_empty() || p.seg.data_seq.is_none() {
                 return;
@@ -792,13 +854,9 @@ impl Analyzers {
         self.conns.iter().filter(|s| s.is_some()).count()
     }
 
-    /// Bytes buffered by payload reassembly over all connections.
+    /// Bytes held by payload reassembly over all connections.
     pub fn buffered_bytes(&self) -> usize {
-        self.conns
-            .iter()
-            .flatten()
-            .map(|s| s.streams.iter().map(|x| x.buffered()).sum::<usize>())
-            .sum()
+        self.buffered
     }
 }
 
