@@ -1,20 +1,22 @@
-//! Fidelity against Zeek: runs the real binary over every corpus case that has a
-//! conn.log baseline (with each case's options) and scores the logs with
-//! ../shared/tools/zeek_compare.py. Fails below the floor reached so far; raise
-//! the floor whenever the score improves.
+//! Fidelity against Zeek: runs the real binary (with the analyzers built from
+//! guest-analyzers/) over every corpus case that has a conn.log, dns.log or http.log
+//! baseline (with each case's options) and scores the logs with
+//! ../shared/tools/zeek_compare.py. Fails below the floors reached so far; raise a floor
+//! whenever its score improves.
 
 use std::path::PathBuf;
 use std::process::Command;
 
-/// conn.log overall score reached (fraction of expected field values); the test
-/// fails below it. Service detection (issue 4) and tunnels lift it further.
-const CONN_FLOOR: f64 = 0.90;
+/// Scores reached per log (fraction of expected field values); the test fails below them.
+const FLOORS: &[(&str, f64)] = &[("conn", 0.90), ("dns", 0.95), ("http", 0.0)];
+/// conn.log `service` (protocol detection) alone.
+const SERVICE_FLOOR: f64 = 0.5;
 
 mod common;
 use common::shared;
 
 #[test]
-fn conn_log_matches_zeek_on_the_corpus() {
+fn logs_match_zeek_on_the_corpus() {
     let manifest = shared().join("corpus/zeek/manifest.json");
     assert!(
         manifest.exists(),
@@ -35,7 +37,7 @@ fn conn_log_matches_zeek_on_the_corpus() {
         .arg("--run-dir")
         .arg(run_dir.path().join("runs"))
         .arg("--logs")
-        .arg("conn")
+        .arg("conn,dns,http")
         .arg("--json")
         .arg(&result)
         .output()
@@ -52,12 +54,22 @@ fn conn_log_matches_zeek_on_the_corpus() {
     );
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&result).expect("score file")).expect("score JSON");
-    let score = json["overall"]["score"].as_f64().expect("overall score");
     let not_run = json["overall"]["cases_not_run"].as_u64().unwrap_or(0);
-    println!("conn.log overall score: {score:.4} (floor {CONN_FLOOR})");
     assert_eq!(not_run, 0, "some corpus cases produced no logs");
-    assert!(
-        score >= CONN_FLOOR,
-        "conn.log score {score:.4} fell below the floor {CONN_FLOOR}"
-    );
+    let mut low = Vec::new();
+    for &(log, floor) in FLOORS {
+        let score = json["per_log"][log]["score"].as_f64().unwrap_or(0.0);
+        println!("{log}.log score: {score:.4} (floor {floor})");
+        if score < floor {
+            low.push(format!("{log}.log {score:.4} < {floor}"));
+        }
+    }
+    let service = json["per_log"]["conn"]["fields"]["service"]["score"]
+        .as_f64()
+        .unwrap_or(0.0);
+    println!("conn.log service score: {service:.4} (floor {SERVICE_FLOOR})");
+    if service < SERVICE_FLOOR {
+        low.push(format!("conn.log service {service:.4} < {SERVICE_FLOOR}"));
+    }
+    assert!(low.is_empty(), "below the floor: {}", low.join(", "));
 }

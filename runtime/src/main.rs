@@ -251,7 +251,7 @@ fn run(args: Args) -> Result<(), String> {
         }
         let mut analyzers = Analyzers::new(rt.clone(), &set.loaded, local_nets_for_wasm);
         analyzers.memory_limit = args.reassembly_memory << 20;
-        engine.set_observer(Box::new(Monitor { bus, analyzers }));
+        engine.set_observer(Box::new(Monitor::new(bus, analyzers)));
     }
 
     let started = Instant::now();

@@ -15,6 +15,7 @@
 //! confirmed the protocol (as Zeek does). A reload swaps the module for new connections; the
 //! sessions already running finish on the version they started with.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use wasmtime::component::ResourceAny;
@@ -109,6 +110,8 @@ pub struct Analyzers {
     pub memory_limit: usize,
     /// Times memory pressure made a connection give up its holes.
     pub shed_count: u64,
+    /// Event names some handler subscribes to (from the event bus).
+    pub wanted_events: Arc<HashSet<String>>,
 }
 
 /// Default bound of payload reassembly memory over all connections.
@@ -136,6 +139,7 @@ impl Analyzers {
             buffered: 0,
             memory_limit: MEMORY_LIMIT,
             shed_count: 0,
+            wanted_events: Arc::default(),
         };
         a.apply(modules);
         a
@@ -257,7 +261,9 @@ impl Analyzers {
         let wall = module.manifest.limits.wall_clock_ms;
         let slot = self.instances[ii as usize].as_mut().expect("live instance");
         arm(&mut slot.inst.store, fuel, wall);
-        slot.inst.store.data_mut().network_time = ts as f64 / 1e6;
+        let state = slot.inst.store.data_mut();
+        state.network_time = ts as f64 / 1e6;
+        state.wanted_events = Some(self.wanted_events.clone());
         let Exports::Analyzer(g) = &slot.inst.exports else {
             unreachable!("analyzer modules export the analyzer interface")
         };
@@ -364,7 +370,9 @@ impl Analyzers {
         let limits = &module.manifest.limits;
         let slot = self.instances[ii as usize].as_mut()?;
         arm(&mut slot.inst.store, limits.fuel, limits.wall_clock_ms);
-        slot.inst.store.data_mut().network_time = ts as f64 / 1e6;
+        let state = slot.inst.store.data_mut();
+        state.network_time = ts as f64 / 1e6;
+        state.wanted_events = Some(self.wanted_events.clone());
         let Exports::Analyzer(g) = &slot.inst.exports else {
             return None;
         };

@@ -97,7 +97,9 @@ impl HandlerSlot {
 pub struct EventBus {
     rt: Arc<WasmRuntime>,
     pub handlers: Vec<HandlerSlot>,
-    wanted: HashSet<String>,
+    /// Event names some handler subscribes to (shared with the analyzers' instances, which
+    /// skip lifting events nobody wants).
+    wanted: Arc<HashSet<String>>,
     pending: Vec<Event>,
     pub failures: FailureLog,
     pub logs: GuestLogs,
@@ -131,10 +133,12 @@ impl EventBus {
             .filter(|m| m.manifest.kind == super::manifest::Kind::EventHandler)
             .map(|m| HandlerSlot::new(m.clone()))
             .collect();
-        let wanted = handlers
-            .iter()
-            .flat_map(|h| h.subscriptions.iter().cloned())
-            .collect();
+        let wanted = Arc::new(
+            handlers
+                .iter()
+                .flat_map(|h| h.subscriptions.iter().cloned())
+                .collect(),
+        );
         EventBus {
             rt,
             handlers,
@@ -154,11 +158,17 @@ impl EventBus {
     }
 
     fn recompute_wanted(&mut self) {
-        self.wanted = self
-            .handlers
-            .iter()
-            .flat_map(|h| h.subscriptions.iter().cloned())
-            .collect();
+        self.wanted = Arc::new(
+            self.handlers
+                .iter()
+                .flat_map(|h| h.subscriptions.iter().cloned())
+                .collect(),
+        );
+    }
+
+    /// The names of the events some handler subscribes to.
+    pub fn wanted_events(&self) -> Arc<HashSet<String>> {
+        self.wanted.clone()
     }
 
     /// Applies the newest module set from the reloader, if there is one. Unchanged modules keep

@@ -5,6 +5,7 @@
 //! Every import counts what it lifts against per-call budgets, so no guest can make the host
 //! allocate without bound: exceeding a budget ends the call as a `host-limit` failure.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use wasmtime::component::{Linker, WasmList, WasmStr};
@@ -147,6 +148,9 @@ pub struct HostState {
     next_file: u32,
     /// What `analysis.network-time` returns: set by the host before each analyzer call.
     pub network_time: f64,
+    /// Event names some handler subscribes to; `events.raise` drops others without lifting
+    /// them. `None`: keep every event.
+    pub wanted_events: Option<Arc<HashSet<String>>>,
 }
 
 impl HostState {
@@ -180,6 +184,7 @@ impl HostState {
             stderr,
             next_file: 0,
             network_time: 0.0,
+            wanted_events: None,
         }
     }
 
@@ -238,6 +243,16 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         "raise",
         |mut store: StoreContextMut<'_, HostState>, (list,): (WasmList<LazyEvent>,)| {
             Ok((events_raise(&mut store, list)?,))
+        },
+    )?;
+    events.func_wrap(
+        "subscribed",
+        |store: StoreContextMut<'_, HostState>, (name,): (WasmStr,)| {
+            let yes = match &store.data().wanted_events {
+                None => true,
+                Some(w) => w.contains(name.to_str(&store)?.as_ref()),
+            };
+            Ok((yes,))
         },
     )?;
     Ok(())
@@ -340,6 +355,12 @@ fn events_raise(
     }
     for i in 0..list.len() {
         let e = list.get(&mut *store, i).expect("index in range")?;
+        if let Some(wanted) = &store.data().wanted_events {
+            // Compared in guest memory: an event nobody subscribes to costs no copy.
+            if !wanted.contains(e.name.to_str(&*store)?.as_ref()) {
+                continue;
+            }
+        }
         let name = lift_str(store, &e.name)?;
         if name.is_empty() || name.len() > 128 {
             return Ok(Err(format!("event {i}: a name has 1 to 128 characters")));

@@ -19,7 +19,13 @@ impl Monitor {
     fn sync(&mut self) {
         if let Some(modules) = self.bus.analyzer_update.take() {
             self.analyzers.apply(&modules);
+            self.analyzers.wanted_events = self.bus.wanted_events();
         }
+    }
+
+    pub fn new(bus: EventBus, mut analyzers: Analyzers) -> Self {
+        analyzers.wanted_events = bus.wanted_events();
+        Monitor { bus, analyzers }
     }
 }
 
