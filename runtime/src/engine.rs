@@ -177,15 +177,15 @@ impl Logs {
         }
     }
 
-    /// A weird reported by an analyzer; like the fast path's, logged once per connection
-    /// and name.
-    pub fn analyzer_weird(&mut self, ts: i64, c: &mut Conn, name: &str, addl: &str) {
+    /// A weird reported by an analyzer (`source`: its name, as Zeek's weird.log `source`);
+    /// like the fast path's, logged once per connection and name.
+    pub fn analyzer_weird(&mut self, ts: i64, c: &mut Conn, name: &str, addl: &str, source: &str) {
         let name = crate::intern::intern(name);
         if c.weirds.contains(&name) {
             return;
         }
         c.weirds.push(name);
-        ConnSink::weird(self, ts, Some(c), name, addl);
+        self.conn_weird(ts, c, name, addl, source);
     }
 
     /// A weird not tied to a connection (decoding errors).
@@ -258,31 +258,34 @@ impl ConnSink for Logs {
     }
 
     fn weird(&mut self, ts: i64, c: Option<&Conn>, name: &'static str, addl: &str) {
+        match c {
+            Some(c) => self.conn_weird(ts, c, name, addl, log::weird::source_of(name)),
+            None => self.net_weird(ts, name),
+        }
+    }
+}
+
+impl Logs {
+    fn conn_weird(&mut self, ts: i64, c: &Conn, name: &str, addl: &str, source: &str) {
         self.weird_rows += 1;
         let mut ub = [0u8; 24];
-        let row = match c {
-            Some(c) => [
-                Value::Time(ts),
-                Value::Str(c.uid.render(b'C', &mut ub)),
-                Value::Addr(c.orig_h),
-                Value::Port(c.orig_p),
-                Value::Addr(c.resp_h),
-                Value::Port(c.resp_p),
-                Value::Str(name),
-                if addl.is_empty() {
-                    Value::Unset
-                } else {
-                    Value::Str(addl)
-                },
-                Value::Bool(false),
-                Value::Str("zeek"),
-                Value::Str(log::weird::source_of(name)),
-            ],
-            None => {
-                self.net_weird(ts, name);
-                return;
-            }
-        };
+        let row = [
+            Value::Time(ts),
+            Value::Str(c.uid.render(b'C', &mut ub)),
+            Value::Addr(c.orig_h),
+            Value::Port(c.orig_p),
+            Value::Addr(c.resp_h),
+            Value::Port(c.resp_p),
+            Value::Str(name),
+            if addl.is_empty() {
+                Value::Unset
+            } else {
+                Value::Str(addl)
+            },
+            Value::Bool(false),
+            Value::Str("zeek"),
+            Value::Str(source),
+        ];
         self.write(Stream::Weird, &row);
     }
 }
@@ -436,25 +439,28 @@ impl Engine {
                 }
             }
             Transport::Udp(u) => {
-                let slot = self.table.udp(meta, ip, &u, ok, &mut self.logs);
+                let Some((slot, is_orig)) = self.table.udp(meta, ip, &u, ok, &mut self.logs) else {
+                    return;
+                };
                 let tun = UdpTunnel::by_port(u.dport).or_else(|| UdpTunnel::by_port(u.sport));
-                if let Some((slot, is_orig)) = slot.filter(|_| self.payloads && tun.is_none()) {
+                // A tunnel port carrying something that does not decapsulate is ordinary
+                // traffic (Zeek's false_gtp case): it goes to the analyzers.
+                if let Some((tun, inner)) =
+                    tun.and_then(|t| Some((t, t.decapsulate(u.payload).ok()?)))
+                {
+                    let Some(conn) = self.table.conn_at(slot) else {
+                        return;
+                    };
+                    if let Some(svc) = tun.service() {
+                        conn.add_service(svc);
+                    }
+                    let parent = conn.uid;
+                    self.inner(meta.ts, inner, snap_cut, parent, depth);
+                } else if self.payloads {
                     let ts = meta.ts;
                     self.with_observer(slot, |o, c, logs| {
                         o.udp_payload(c, is_orig, u.payload, ts, logs)
                     });
-                }
-                if let (Some((slot, _)), Some(tun)) = (slot, tun) {
-                    if let Ok(inner) = tun.decapsulate(u.payload) {
-                        let Some(conn) = self.table.conn_at(slot) else {
-                            return;
-                        };
-                        if let Some(svc) = tun.service() {
-                            conn.add_service(svc);
-                        }
-                        let parent = conn.uid;
-                        self.inner(meta.ts, inner, snap_cut, parent, depth);
-                    }
                 }
             }
             Transport::Icmp(m) => self.table.icmp(meta, ip, &m, ok, &mut self.logs),

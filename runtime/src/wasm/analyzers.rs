@@ -44,6 +44,8 @@ pub struct AnalyzerModule {
     pub module: Arc<LoadedModule>,
     /// conn.log `service` name: the module name.
     service: &'static str,
+    /// weird.log `source`: the name in upper case, as Zeek names its analyzers.
+    source: &'static str,
     /// The shared instance (index into the instance table), created on first use.
     shared: Option<(u32, u32)>,
     pub sessions: u64,
@@ -66,6 +68,7 @@ struct Session {
     handle: ResourceAny,
     module: Arc<LoadedModule>,
     service: &'static str,
+    source: &'static str,
     confirmed: bool,
 }
 
@@ -163,6 +166,7 @@ impl Analyzers {
                 None => self.modules.push(AnalyzerModule {
                     module: m.clone(),
                     service: intern(&m.manifest.name),
+                    source: intern(&m.manifest.name.to_uppercase()),
                     shared: None,
                     sessions: 0,
                     calls: 0,
@@ -229,7 +233,7 @@ impl Analyzers {
             return;
         }
         let module = am.module.clone();
-        let service = am.service;
+        let (service, source) = (am.service, am.source);
         let info = {
             let st = self.conns[ci as usize].as_mut().expect("live state");
             st.info
@@ -281,6 +285,7 @@ impl Analyzers {
                     handle,
                     module: module.clone(),
                     service,
+                    source,
                     confirmed: false,
                 });
                 let k = st.sessions.len() - 1;
@@ -423,15 +428,15 @@ impl Analyzers {
         for e in fx.events {
             bus.raise(e);
         }
-        for (name, addl) in &fx.weirds {
-            logs.analyzer_weird(ts, c, name, addl);
-        }
         let Some(st) = self.conns[ci as usize].as_mut() else {
             return;
         };
         let Some(s) = st.sessions.get_mut(k) else {
             return;
         };
+        for (name, addl) in &fx.weirds {
+            logs.analyzer_weird(ts, c, name, addl, s.source);
+        }
         if fx.confirmed && !s.confirmed {
             s.confirmed = true;
             c.add_service(s.service);
@@ -735,7 +740,7 @@ impl Analyzers {
             st.streams[d].data(seq, p.payload);
             if st.streams[d].inconsistent && !st.inconsistency_reported {
                 st.inconsistency_reported = true;
-                logs.analyzer_weird(p.ts, c, "rexmit_inconsistency", "");
+                logs.analyzer_weird(p.ts, c, "rexmit_inconsistency", "", "TCP");
             }
         }
         let Some(st) = self.conns[ci as usize].as_mut() else {

@@ -1,0 +1,216 @@
+//! Domain names: labels and compression pointers, decoded as Zeek's `ExtractName` does.
+//!
+//! Zeek's semantics, which decide the exact text of every name in dns.log:
+//! - labels are copied raw and joined with `.`; the trailing dot is dropped (the root is "");
+//! - a compression pointer must point strictly before itself (else the weird
+//!   `DNS_label_forward_compress_offset` and the name ends there), and the pointed-to name may
+//!   only extend up to the pointer. Offsets therefore strictly decrease and a loop is
+//!   impossible; the number of jumps is still capped so a chain of pointers costs little;
+//! - Zeek resolves a pointer by a nested `ExtractName`, which lower-cases its part, strips its
+//!   own trailing dot and checks its own length; [`extract_name`] replays those nested steps;
+//! - the whole name is at most 512 bytes, labels at most 63 (NetBIOS, port 137, allows more).
+//!
+//! The decoding is iterative (no recursion), with a bounded buffer.
+
+use super::{Cursor, Weirds};
+
+/// Zeek's name buffer (`u_char name[513]`, one byte kept for a terminator).
+const NAME_ROOM: usize = 512;
+/// Jumps followed within one name; real names need a handful, a longer chain is an attack.
+pub const MAX_JUMPS: usize = 128;
+/// Jumps followed within one message (see [`Weirds::jump_budget`]): a full-size message of
+/// tiny records each naming a long chain would otherwise cost a hundred times a normal one.
+pub const MAX_JUMPS_PER_MESSAGE: usize = 16 * 1024;
+
+/// Reads the name at the cursor and moves the cursor past it (past the first pointer, if the
+/// name is compressed). `downcase` lower-cases the name's own labels (the parts reached through
+/// pointers are always lower-cased, as in Zeek); `netbios` allows labels longer than 63 bytes.
+pub fn extract_name(
+    cur: &mut Cursor<'_>,
+    downcase: bool,
+    netbios: bool,
+    weirds: &mut Weirds,
+) -> Vec<u8> {
+    let msg = cur.msg;
+    let mut out: Vec<u8> = Vec::new();
+    let mut room = NAME_ROOM;
+    // Start offsets in `out` of each nested ExtractName (the outermost starts at 0).
+    let mut levels: Vec<usize> = Vec::new();
+    let mut pos = cur.pos;
+    // Labels may be read up to here: the message end, then each pointer's own position.
+    let mut end = msg.len();
+    // Where the outer cursor resumes once a pointer has been followed.
+    let mut resume: Option<usize> = None;
+
+    loop {
+        // Zeek's ExtractLabel: a length byte, and nothing more if it was the last byte.
+        if pos >= end {
+            break;
+        }
+        let at = pos;
+        let Some(&label_len) = msg.get(at) else { break };
+        pos += 1;
+        if pos >= end || label_len == 0 {
+            break;
+        }
+        if label_len & 0xc0 == 0xc0 {
+            let low = msg.get(pos).copied().unwrap_or(0);
+            pos += 1;
+            let offset = (usize::from(label_len & 0x3f) << 8) | usize::from(low);
+            if offset >= at {
+                weirds.add("DNS_label_forward_compress_offset");
+                break;
+            }
+            resume.get_or_insert(pos);
+            if levels.len() >= MAX_JUMPS || weirds.jump_budget == 0 {
+                break;
+            }
+            weirds.jump_budget -= 1;
+            levels.push(out.len());
+            end = at;
+            pos = offset;
+            continue;
+        }
+        let len = usize::from(label_len);
+        if len > end - pos {
+            weirds.add("DNS_label_len_gt_pkt");
+            pos = end;
+            break;
+        }
+        if len > 63 && !netbios {
+            weirds.add("DNS_label_too_long");
+            break;
+        }
+        if len >= room {
+            weirds.add("DNS_label_len_gt_name_len");
+            break;
+        }
+        out.extend_from_slice(msg.get(pos..pos + len).unwrap_or_default());
+        out.push(b'.');
+        room -= len + 1;
+        pos += len;
+    }
+
+    // Unwind the nested ExtractName calls, innermost first (depth 0 is the outermost): each
+    // checks its own length and drops its own trailing dot.
+    for depth in (0..=levels.len()).rev() {
+        let start = if depth == 0 {
+            0
+        } else {
+            levels.get(depth - 1).copied().unwrap_or(0)
+        };
+        let n = out.len().saturating_sub(start);
+        if n >= 255 {
+            weirds.add("DNS_NAME_too_long");
+        }
+        if n >= 2 && out.last() == Some(&b'.') {
+            out.pop();
+        }
+    }
+    // Nested calls lower-case their part; the outermost only when asked to.
+    let from = if downcase {
+        0
+    } else {
+        levels.first().copied().unwrap_or(out.len())
+    };
+    if let Some(part) = out.get_mut(from..) {
+        part.make_ascii_lowercase();
+    }
+
+    cur.seek(resume.unwrap_or(pos));
+    out
+}
+
+/// Bytes as text for logs and events: valid UTF-8 is kept, anything else is replaced.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name_at(msg: &[u8], pos: usize, downcase: bool) -> (String, usize, Vec<&'static str>) {
+        let mut cur = Cursor { msg, pos };
+        let mut w = Weirds::default();
+        let n = extract_name(&mut cur, downcase, false, &mut w);
+        (text(&n), cur.pos, w.list.iter().map(|w| w.name).collect())
+    }
+
+    #[test]
+    fn plain_and_root() {
+        let msg = b"\x03www\x07Example\x03com\x00\x00\x01";
+        assert_eq!(
+            name_at(msg, 0, false),
+            ("www.Example.com".into(), 17, vec![])
+        );
+        assert_eq!(name_at(msg, 0, true).0, "www.example.com");
+        assert_eq!(name_at(msg, 16, true), ("".into(), 17, vec![]));
+    }
+
+    #[test]
+    fn pointer_resumes_after_itself_and_lowercases_target() {
+        // "Example.COM" at 0, then "www" + pointer to 0 at 13.
+        let msg = b"\x07Example\x03COM\x00\x03WWW\xc0\x00\xff";
+        let (n, next, w) = name_at(msg, 13, false);
+        assert_eq!(n, "WWW.example.com");
+        assert_eq!(next, 19);
+        assert!(w.is_empty());
+    }
+
+    #[test]
+    fn self_and_forward_pointers_stop_the_name() {
+        let (n, next, w) = name_at(b"\x01a\xc0\x02", 0, true);
+        assert_eq!((n.as_str(), next), ("a", 4));
+        assert_eq!(w, vec!["DNS_label_forward_compress_offset"]);
+        let (_, _, w) = name_at(b"\xc0\x05\x00\x00\x00\x00\x00", 0, true);
+        assert_eq!(w, vec!["DNS_label_forward_compress_offset"]);
+    }
+
+    #[test]
+    fn pointer_chain_is_bounded() {
+        // Each pointer points at the previous one: a long backward chain ending at a label.
+        let mut msg = b"\x01x\x00".to_vec();
+        let mut prev = 0usize;
+        for _ in 0..2000 {
+            let here = msg.len();
+            msg.push(0xc0 | (prev >> 8) as u8);
+            msg.push(prev as u8);
+            prev = here;
+        }
+        let (n, next, _) = name_at(&msg, prev, true);
+        assert_eq!(next, prev + 2);
+        assert_eq!(n, "", "the chain is cut before reaching the label");
+        let (n, _, _) = name_at(&msg, 3 + 2 * 10, true);
+        assert_eq!(n, "x", "a short chain resolves");
+    }
+
+    #[test]
+    fn label_errors() {
+        let (n, next, w) = name_at(b"\x01a\x09abc", 0, true);
+        assert_eq!((n.as_str(), next), ("a", 6));
+        assert_eq!(w, vec!["DNS_label_len_gt_pkt"]);
+        let mut long = vec![64u8];
+        long.extend([b'a'; 70]);
+        let (_, _, w) = name_at(&long, 0, true);
+        assert_eq!(w, vec!["DNS_label_too_long"]);
+        // Nine 63-byte labels do not fit in 512 bytes.
+        let mut big = Vec::new();
+        for _ in 0..9 {
+            big.push(63u8);
+            big.extend([b'b'; 63]);
+        }
+        big.push(0);
+        let (n, _, w) = name_at(&big, 0, true);
+        assert_eq!(n.len(), 8 * 64 - 1);
+        assert_eq!(w, vec!["DNS_label_len_gt_name_len", "DNS_NAME_too_long"]);
+    }
+
+    #[test]
+    fn length_byte_at_the_end() {
+        // The terminator is the last byte: consumed, name ends.
+        assert_eq!(name_at(b"\x01a\x00", 0, true), ("a".into(), 3, vec![]));
+        // A length byte that is the last byte: consumed, nothing else.
+        assert_eq!(name_at(b"\x01a\x05", 0, true), ("a".into(), 3, vec![]));
+    }
+}
