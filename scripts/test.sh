@@ -7,3 +7,5 @@ cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 cargo build --release
 cargo test --release --workspace
+# The analyzers' own tests (parsers, Zeek baselines, splitting), natively.
+cargo test --release --manifest-path guest-analyzers/Cargo.toml

@@ -50,6 +50,14 @@ impl StreamReassembler {
         }
     }
 
+    /// The stream continues at `seq` (the bytes before it were handed over another way),
+    /// unless data was already taken in.
+    pub fn resume_at(&mut self, seq: u64) {
+        if self.ready.is_empty() && self.ooo.is_empty() && self.retained.is_empty() {
+            self.next = Some(seq);
+        }
+    }
+
     /// Whether anything is waiting for the consumer.
     pub fn has_output(&self) -> bool {
         !self.ready.is_empty() || !self.gaps.is_empty()

@@ -22,7 +22,7 @@ use wasmtime::component::ResourceAny;
 
 use super::bindings::guest::analyzer::Guest;
 use super::bindings::types::ConnInfo;
-use super::dpd::Dpd;
+use super::dpd::{Dpd, SIGNATURE_WINDOW};
 use super::failures::FailureConn;
 use super::handlers::{conn_info, EventBus};
 use super::host::CallState;
@@ -37,7 +37,7 @@ use crate::site::LocalNets;
 /// Bytes of one direction delivered in one call at most.
 pub const CHUNK_MAX: usize = 16 << 10;
 /// Data packets whose payload signatures are checked before giving up on a connection.
-const SIGNATURE_PACKETS: u8 = 4;
+const SIGNATURE_PACKETS: u8 = 16;
 
 /// One analyzer module of the current set.
 pub struct AnalyzerModule {
@@ -82,6 +82,11 @@ struct ConnState {
     ready_ts: [i64; 2],
     signatures_checked: [bool; 2],
     data_packets: u8,
+    /// While no analyzer runs: each direction's first in-order bytes (Zeek's DPD buffer),
+    /// the sequence number after them and the time of their first packet.
+    dpd_buf: [Vec<u8>; 2],
+    dpd_next: [Option<u64>; 2],
+    dpd_ts: [i64; 2],
     ended: [bool; 2],
     inconsistency_reported: bool,
     /// The connection as handed to the analyzers' constructors.
@@ -624,6 +629,79 @@ impl Analyzers {
         self.scratch = matched;
     }
 
+    /// No analyzer yet on a TCP connection: the direction's first in-order bytes are collected
+    /// (up to [`SIGNATURE_WINDOW`], as Zeek's DPD buffer) and the signatures run over them as
+    /// they grow, so a request typed one byte per packet is still recognised. Analyzers found
+    /// this way get the collected bytes of both directions first, in the order they were sent.
+    #[allow(clippy::too_many_arguments)]
+    fn search(
+        &mut self,
+        c: &mut Conn,
+        ci: u32,
+        d: usize,
+        seq: u64,
+        payload: &[u8],
+        bus: &mut EventBus,
+        logs: &mut Logs,
+        ts: i64,
+    ) {
+        let Some(st) = self.conns[ci as usize].as_mut() else {
+            return;
+        };
+        if payload.is_empty() || st.signatures_checked[d] {
+            return;
+        }
+        match st.dpd_next[d] {
+            None => {
+                st.dpd_next[d] = Some(seq);
+                st.dpd_ts[d] = ts;
+            }
+            Some(n) if n == seq => {}
+            // Out of order or retransmitted: stop collecting this direction.
+            Some(_) => {
+                st.signatures_checked[d] = true;
+                return;
+            }
+        }
+        let take = payload.len().min(SIGNATURE_WINDOW - st.dpd_buf[d].len());
+        st.dpd_buf[d].extend_from_slice(&payload[..take]);
+        st.dpd_next[d] = Some(seq + take as u64);
+        st.data_packets += 1;
+        if st.dpd_buf[d].len() >= SIGNATURE_WINDOW || st.data_packets >= SIGNATURE_PACKETS {
+            st.signatures_checked[d] = true;
+        }
+        let mut matched = std::mem::take(&mut self.scratch);
+        self.dpd.by_payload(true, &st.dpd_buf[d], &mut matched);
+        for &m in &matched {
+            self.attach(c, m, bus, logs, ts);
+        }
+        self.scratch = matched;
+        if self.session_count(ci) > 0 {
+            self.replay(c, ci, bus, logs);
+        }
+    }
+
+    /// Hands the bytes collected for detection to the analyzers just attached, and continues
+    /// each stream after them.
+    fn replay(&mut self, c: &mut Conn, ci: u32, bus: &mut EventBus, logs: &mut Logs) {
+        let Some(st) = self.conns[ci as usize].as_mut() else {
+            return;
+        };
+        let bufs = std::mem::take(&mut st.dpd_buf);
+        let (next, ts) = (st.dpd_next, st.dpd_ts);
+        for (d, n) in next.iter().enumerate() {
+            if let Some(n) = n {
+                st.streams[d].resume_at(*n);
+            }
+        }
+        let first = usize::from(next[1].is_some() && (next[0].is_none() || ts[1] < ts[0]));
+        for d in [first, 1 - first] {
+            if !bufs[d].is_empty() {
+                self.deliver(c, ci, d == 0, Piece::Data(&bufs[d]), bus, logs, ts[d]);
+            }
+        }
+    }
+
     /// Gives up on a connection that has no analyzer and will not get one.
     fn settle(&mut self, c: &mut Conn, ci: u32) {
         let Some(st) = self.conns[ci as usize].as_ref() else {
@@ -709,8 +787,12 @@ impl Analyzers {
         let Analysis::At(ci) = c.analysis else { return };
         let d = dir(p.seg.is_orig);
         let o = 1 - d;
-        if p.seg.data_seq.is_some() {
-            self.signatures(c, ci, d, p.payload, bus, logs, p.ts);
+        if let Some(seq) = p.seg.data_seq {
+            if self.session_count(ci) > 0 {
+                self.signatures(c, ci, d, p.payload, bus, logs, p.ts);
+            } else {
+                self.search(c, ci, d, seq, p.payload, bus, logs, p.ts);
+            }
         }
         let Some(st) = self.conns[ci as usize].as_mut() else {
             return;
