@@ -1,7 +1,9 @@
 //! Test guest: a protocol analyzer that logs every call it receives to stream_trace.log, so
 //! the integration tests can check what the host's reassembly, chunking and detection deliver
 //! (order, sizes, gaps, ends, timestamps). It confirms on its first data and reports a
-//! violation when a chunk starts with "VIOLATE".
+//! violation when a chunk starts with "VIOLATE". The `version` column is the crate's version, so
+//! the hot-reload test can tell which version of the module logged a call (stream-trace-v2
+//! builds this same source).
 
 use sandpiper_sdk::types::{ConnInfo, Field, LogSchema, ScalarType, Value};
 use sandpiper_sdk::{analysis, log, Analyzer};
@@ -25,6 +27,7 @@ fn schema() -> LogSchema {
             Field::new("len", ScalarType::Count),
             Field::new("offset", ScalarType::Count),
             Field::new("head", ScalarType::Str),
+            Field::new("version", ScalarType::Str),
         ],
     }
 }
@@ -49,6 +52,7 @@ impl StreamTrace {
             Value::Count(len),
             Value::Count(offset),
             Value::Str(head),
+            Value::Str(env!("CARGO_PKG_VERSION").into()),
         ];
         let _ = log::write(s, &[row]);
     }
