@@ -45,6 +45,44 @@ pub use common::sandpiper::monitor::{events, log, types};
 mod values;
 pub use values::*;
 
+/// A log stream created once per instance and shared by every session or call in it.
+///
+/// The host lifts and checks the schema on every `log::create_stream`, so a guest that opens
+/// its stream per connection pays for it each time; keep one in a `static` instead:
+///
+/// ```ignore
+/// static STREAM: sandpiper_sdk::SharedStream = sandpiper_sdk::SharedStream::new();
+/// if let Some(id) = STREAM.get(my_schema) { sandpiper_sdk::log::write(id, &rows); }
+/// ```
+pub struct SharedStream(std::sync::OnceLock<log::StreamId>);
+
+impl SharedStream {
+    pub const fn new() -> Self {
+        SharedStream(std::sync::OnceLock::new())
+    }
+
+    /// The stream, created with `schema()` on first use. `None` if the host refused it (the
+    /// reason goes to stderr); the next call tries again.
+    pub fn get(&self, schema: impl FnOnce() -> types::LogSchema) -> Option<log::StreamId> {
+        if let Some(id) = self.0.get() {
+            return Some(*id);
+        }
+        match log::create_stream(&schema()) {
+            Ok(id) => Some(*self.0.get_or_init(|| id)),
+            Err(e) => {
+                eprintln!("cannot create a log stream: {e}");
+                None
+            }
+        }
+    }
+}
+
+impl Default for SharedStream {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 #[cfg(feature = "analyzer")]
 mod analyzer_world;
 #[cfg(feature = "analyzer")]

@@ -70,22 +70,8 @@ struct Dns {
     session: Session,
 }
 
-/// The dns stream, created once per instance (the schema is lifted and checked by the host
-/// on every `create-stream`, so sessions share one handle).
-#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
-fn dns_stream() -> Option<sandpiper_sdk::log::StreamId> {
-    static STREAM: std::sync::OnceLock<sandpiper_sdk::log::StreamId> = std::sync::OnceLock::new();
-    if let Some(id) = STREAM.get() {
-        return Some(*id);
-    }
-    match sandpiper_sdk::log::create_stream(&log::schema()) {
-        Ok(id) => Some(*STREAM.get_or_init(|| id)),
-        Err(e) => {
-            eprintln!("dns: cannot create the dns stream: {e}");
-            None
-        }
-    }
-}
+/// The dns stream, created once per instance and shared by its sessions.
+static STREAM: sandpiper_sdk::SharedStream = sandpiper_sdk::SharedStream::new();
 
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 impl Dns {
@@ -141,7 +127,9 @@ impl Dns {
     }
 
     fn write(&mut self, rows: &[Row]) {
-        let Some(stream) = dns_stream() else { return };
+        let Some(stream) = STREAM.get(log::schema) else {
+            return;
+        };
         for chunk in rows.chunks(MAX_ROWS_PER_WRITE) {
             if let Err(e) = sandpiper_sdk::log::write(stream, chunk) {
                 eprintln!("dns: rows refused: {e}");

@@ -67,7 +67,6 @@ fn meta(conn: &ConnInfo) -> ConnMeta {
 /// each call.
 pub struct SdkHost {
     conn: ConnInfo,
-    stream: Option<sandpiper_sdk::log::StreamId>,
     rows: Vec<Row>,
     events: Vec<sandpiper_sdk::types::Event>,
     now: Option<f64>,
@@ -76,13 +75,17 @@ pub struct SdkHost {
     weirds: HashMap<&'static str, u64>,
     weirds_this_call: usize,
     file_bytes_this_call: usize,
+    /// Whether a handler subscribes to each event (asked once per call; see [`event_name`]).
+    subscribed: [Option<bool>; 4],
 }
+
+/// The http stream, created once per instance and shared by its sessions.
+static STREAM: sandpiper_sdk::SharedStream = sandpiper_sdk::SharedStream::new();
 
 impl SdkHost {
     fn new(conn: ConnInfo) -> Self {
         SdkHost {
             conn,
-            stream: None,
             rows: Vec::new(),
             events: Vec::new(),
             now: None,
@@ -91,6 +94,7 @@ impl SdkHost {
             weirds: HashMap::new(),
             weirds_this_call: 0,
             file_bytes_this_call: 0,
+            subscribed: [None; 4],
         }
     }
 
@@ -99,15 +103,10 @@ impl SdkHost {
         self.now = None;
         self.weirds_this_call = 0;
         self.file_bytes_this_call = 0;
+        self.subscribed = [None; 4];
         if !self.rows.is_empty() {
-            if self.stream.is_none() {
-                match sandpiper_sdk::log::create_stream(&log::schema()) {
-                    Ok(id) => self.stream = Some(id),
-                    Err(e) => eprintln!("http: cannot create the http stream: {e}"),
-                }
-            }
             let rows = std::mem::take(&mut self.rows);
-            if let Some(stream) = self.stream {
+            if let Some(stream) = STREAM.get(log::schema) {
                 for chunk in rows.chunks(MAX_BATCH) {
                     if let Err(e) = sandpiper_sdk::log::write(stream, chunk) {
                         eprintln!("http: writing http.log failed: {e}");
@@ -124,6 +123,17 @@ impl SdkHost {
             }
         }
     }
+}
+
+/// The name of the event raised for `ev` and its index in [`SdkHost::subscribed`].
+fn event_name(ev: &Event<'_>) -> Option<(usize, &'static str)> {
+    Some(match ev {
+        Event::Request { .. } => (0, "http_request"),
+        Event::Reply { .. } => (1, "http_reply"),
+        Event::AllHeaders { .. } => (2, "http_all_headers"),
+        Event::MessageDone { .. } => (3, "http_message_done"),
+        _ => return None,
+    })
 }
 
 /// The arguments of the events this analyzer raises (see README.md).
@@ -191,6 +201,13 @@ impl Host for SdkHost {
     }
 
     fn raise(&mut self, ev: &Event<'_>) {
+        // Events nobody subscribes to are not built at all.
+        let Some((i, name)) = event_name(ev) else {
+            return;
+        };
+        if !*self.subscribed[i].get_or_insert_with(|| sandpiper_sdk::events::subscribed(name)) {
+            return;
+        }
         if let Some((name, args)) = event_args(ev) {
             let ts = self.network_time();
             self.events.push(sandpiper_sdk::types::Event {

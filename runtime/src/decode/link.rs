@@ -2,10 +2,37 @@
 //!
 //! etherparse parses the headers it knows (Ethernet II, 802.1Q, Linux SLL); the
 //! encapsulations it does not have (MPLS, PPPoE, SLL2, BSD loopback, PPP, VN-Tag,
-//! 802.1ah PBB, Cisco FabricPath, LLC/SNAP) are a few fixed-size fields each and are
+//! 802.1ah PBB, Cisco FabricPath, LLC/SNAP, NFLOG) are a few fixed-size fields each and are
 //! read here. Every read is bounds-checked: a short frame yields a Zeek weird name.
 
 use etherparse::{Ethernet2HeaderSlice, LinuxSllHeaderSlice, SingleVlanHeaderSlice};
+
+/// Linux NFLOG (as libpcap writes it): a 4-byte header (address family, version, resource
+/// id) then type-length-value attributes, each 4-byte aligned, with length and type in the
+/// capturing host's byte order (little-endian on the machines that write these files); the
+/// packet is the `NFULA_PAYLOAD` (type 9) attribute.
+fn decode_nflog(frame: &[u8]) -> Result<LinkFrame<'_>, LinkError> {
+    const NFULA_PAYLOAD: u16 = 9;
+    let family = *frame.first().ok_or("truncated_link_header")?;
+    let kind = match family {
+        2 => L3Kind::Ipv4,
+        10 => L3Kind::Ipv6,
+        _ => L3Kind::Other,
+    };
+    let mut at = 4;
+    while at + 4 <= frame.len() {
+        let len = u16::from_le_bytes([frame[at], frame[at + 1]]) as usize;
+        let ty = u16::from_le_bytes([frame[at + 2], frame[at + 3]]);
+        if len < 4 || at + len > frame.len() {
+            return Err("truncated_link_header");
+        }
+        if ty == NFULA_PAYLOAD {
+            return Ok(l3(kind, &frame[at + 4..at + len]));
+        }
+        at += (len + 3) & !3;
+    }
+    Err("truncated_link_header")
+}
 
 /// libpcap link-layer header types (DLT_*/LINKTYPE_*) the decoder understands.
 pub mod linktype {
@@ -21,6 +48,7 @@ pub mod linktype {
     pub const IPV4: i32 = 228;
     pub const IPV6: i32 = 229;
     pub const LINUX_SLL2: i32 = 276;
+    pub const NFLOG: i32 = 239;
     pub const IEEE802_11: i32 = 105;
     pub const IEEE802_11_RADIOTAP: i32 = 127;
 
@@ -36,6 +64,7 @@ pub mod linktype {
                 | RAW
                 | LOOP
                 | LINUX_SLL
+                | NFLOG
                 | IPV4
                 | IPV6
                 | LINUX_SLL2
@@ -106,6 +135,7 @@ pub fn decode_link(dlt: i32, frame: &[u8]) -> Result<LinkFrame<'_>, LinkError> {
             Ok(by_ethertype(proto, &frame[20..], None, None))
         }
         linktype::PPP | linktype::PPP_SERIAL => decode_ppp(frame),
+        linktype::NFLOG => decode_nflog(frame),
         linktype::IEEE802_11 => decode_80211(frame),
         linktype::IEEE802_11_RADIOTAP => {
             // Radiotap: version(1) pad(1) length(2, little endian), then 802.11.
@@ -344,6 +374,20 @@ fn skip_mpls(mut data: &[u8]) -> Result<&[u8], LinkError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nflog_payload_attribute_is_the_packet() {
+        // Header (AF_INET, version 0, resource 0), a 9-byte attribute (4 + 5 bytes) padded to
+        // 12, then the payload attribute (type 9) holding an IPv4 header's first bytes.
+        let mut f = vec![2, 0, 0, 0];
+        f.extend_from_slice(&[9, 0, 1, 0, 0x08, 0, 0, 0, 0, 0, 0, 0]);
+        f.extend_from_slice(&[8, 0, 9, 0, 0x45, 0, 0, 20]);
+        let frame = decode_link(linktype::NFLOG, &f).unwrap();
+        assert_eq!(frame.kind, L3Kind::Ipv4);
+        assert_eq!(frame.l3, &[0x45, 0, 0, 20]);
+        assert!(decode_link(linktype::NFLOG, &f[..14]).is_err());
+        assert!(decode_link(linktype::NFLOG, &[2, 0, 0, 0, 3, 0, 9, 0]).is_err());
+    }
 
     fn eth(ethertype: u16, payload: &[u8]) -> Vec<u8> {
         let mut f = vec![0u8; 12];

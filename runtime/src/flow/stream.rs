@@ -420,6 +420,89 @@ mod tests {
         assert_eq!(out(&mut r), "next");
     }
 
+    /// xorshift64*: a deterministic pseudo-random sequence without a dependency.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+    }
+
+    /// What the consumer received: bytes, with a gap's length filled by zero bytes.
+    fn received(r: &mut StreamReassembler, into: &mut Vec<u8>, gaps: &mut u64) {
+        r.drain(|p| match p {
+            Piece::Data(d) => into.extend_from_slice(d),
+            Piece::Gap(n) => {
+                *gaps += n;
+                into.extend(std::iter::repeat_n(0, n as usize));
+            }
+        });
+    }
+
+    #[test]
+    fn shuffled_duplicated_and_dropped_segments_give_back_the_stream() {
+        for seed in 1..200u64 {
+            let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+            let len = 1 + rng.below(20_000) as usize;
+            let stream: Vec<u8> = (0..len).map(|_| 1 + rng.below(255) as u8).collect();
+            // Cut into segments; some are dropped, all are shuffled locally and some repeated.
+            let mut segs = Vec::new();
+            let mut at = 0;
+            while at < len {
+                let n = (1 + rng.below(1500) as usize).min(len - at);
+                segs.push((at, n));
+                at += n;
+            }
+            let drop_some = seed % 3 == 0;
+            let mut sent: Vec<(usize, usize)> = segs
+                .iter()
+                .copied()
+                .filter(|_| !(drop_some && rng.below(10) == 0))
+                .collect();
+            for i in 0..sent.len() {
+                let j = (i + rng.below(4) as usize).min(sent.len() - 1);
+                sent.swap(i, j);
+            }
+            for i in 0..sent.len() / 5 {
+                let dup = sent[rng.below(sent.len() as u64) as usize];
+                sent.insert((i * 5).min(sent.len()), dup);
+            }
+            let mut r = StreamReassembler::new();
+            r.start_at(1);
+            let (mut got, mut gaps) = (Vec::new(), 0);
+            for (off, n) in &sent {
+                r.data(1 + *off as u64, &stream[*off..off + n]);
+                if rng.below(8) == 0 {
+                    received(&mut r, &mut got, &mut gaps);
+                }
+            }
+            // The receiver acknowledges everything: what was never seen becomes gaps.
+            r.ack(1 + len as u64);
+            r.flush_all();
+            received(&mut r, &mut got, &mut gaps);
+            assert!(!r.inconsistent, "seed {seed}: identical retransmissions");
+            assert_eq!(got.len(), len, "seed {seed}: every byte delivered or a gap");
+            let mut missing = 0;
+            for (off, n) in &segs {
+                if sent.contains(&(*off, *n)) {
+                    assert_eq!(&got[*off..off + n], &stream[*off..off + n], "seed {seed}");
+                } else {
+                    missing += *n as u64;
+                }
+            }
+            assert_eq!(
+                gaps, missing,
+                "seed {seed}: gaps are exactly the dropped bytes"
+            );
+        }
+    }
+
     #[test]
     fn retained_bytes_are_trimmed_by_acks() {
         let mut r = StreamReassembler::new();

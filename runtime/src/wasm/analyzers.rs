@@ -239,12 +239,12 @@ impl Analyzers {
         }
         let module = am.module.clone();
         let (service, source) = (am.service, am.source);
-        let info = {
-            let st = self.conns[ci as usize].as_mut().expect("live state");
-            st.info
-                .get_or_insert_with(|| conn_info(c, &self.local))
-                .clone()
-        };
+        // Built once per connection and lent to each constructor (taken out of the state
+        // while the instance table is borrowed, then put back).
+        let info = self.conns[ci as usize]
+            .as_mut()
+            .and_then(|st| st.info.take())
+            .unwrap_or_else(|| conn_info(c, &self.local));
         // Find or create the instance.
         let per_conn = module.manifest.limits.isolation == Isolation::PerConnection;
         let live_shared = self.modules[m]
@@ -277,7 +277,12 @@ impl Analyzers {
             unreachable!("analyzer modules export the analyzer interface")
         };
         let g: &Guest = g;
-        match g.session().call_constructor(&mut slot.inst.store, &info) {
+        let r = g.session().call_constructor(&mut slot.inst.store, &info);
+        if let Some(st) = self.conns[ci as usize].as_mut() {
+            st.info = Some(info);
+        }
+        let slot = self.instances[ii as usize].as_mut().expect("live instance");
+        match r {
             Ok(handle) => {
                 let effects = std::mem::take(&mut slot.inst.store.data_mut().call);
                 slot.sessions += 1;
@@ -942,6 +947,32 @@ impl Analyzers {
             k = self.after_call(c, ci, k, r, bus, logs, ts);
         }
         self.free_state(c, ci);
+    }
+
+    /// The analyzers' part of `sandpiper ctl status`.
+    pub fn status(&self, failures: &super::failures::FailureLog) -> String {
+        use std::fmt::Write as _;
+        let mut s = String::new();
+        for m in &self.modules {
+            let counters = format!(
+                "sessions {}, calls {}, fuel used {}",
+                m.sessions, m.calls, m.fuel_used
+            );
+            s.push_str(&super::failures::status_lines(
+                &m.module,
+                &counters,
+                failures.health.get(&m.module.manifest.name),
+            ));
+        }
+        let _ = writeln!(
+            s,
+            "analysed connections now: {}, reassembly: {} bytes held of {}, holes given up under memory pressure: {}",
+            self.live_states(),
+            self.buffered,
+            self.memory_limit,
+            self.shed_count
+        );
+        s
     }
 
     /// Live connection states (for status and tests).

@@ -63,6 +63,25 @@ impl Default for QuarantinePolicy {
     }
 }
 
+/// One module's lines in `sandpiper ctl status`: what it is, then `counters` and its
+/// failure record.
+pub fn status_lines(
+    m: &super::runtime::LoadedModule,
+    counters: &str,
+    h: Option<&ModuleHealth>,
+) -> String {
+    format!(
+        "{}\n  {counters}, failures {}{}\n",
+        super::modules::describe(m),
+        h.map_or(0, |x| x.failures),
+        if h.is_some_and(|x| x.quarantined) {
+            ", QUARANTINED"
+        } else {
+            ""
+        }
+    )
+}
+
 #[derive(Default, Debug, Clone)]
 pub struct ModuleHealth {
     pub failures: u64,

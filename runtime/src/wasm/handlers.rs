@@ -13,9 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::bindings::types::{ConnId, ConnInfo, Event, Port, Transport};
-use super::failures::{FailureConn, FailureLog};
+use super::failures::{status_lines, FailureConn, FailureLog};
 use super::host::CallState;
-use super::modules::describe;
 use super::reload::{ModuleUpdate, Reloader};
 use super::runtime::{arm, classify, Exports, Failure, Instance, LoadedModule, WasmRuntime};
 use super::streams::{ip_address, GuestLogs};
@@ -103,6 +102,8 @@ pub struct EventBus {
     pending: Vec<Event>,
     pub failures: FailureLog,
     pub logs: GuestLogs,
+    /// The protocol analyzers' part of `sandpiper ctl status` (kept fresh by the monitor).
+    pub analyzer_status: String,
     /// A module set applied by hot reload that the analyzers have not taken yet.
     pub analyzer_update: Option<Vec<Arc<LoadedModule>>>,
     /// Handler-raised events dropped because the round limit was reached.
@@ -147,6 +148,7 @@ impl EventBus {
             failures,
             logs,
             analyzer_update: None,
+            analyzer_status: String::new(),
             dropped_events: 0,
             last_ts: 0.0,
             batch_events: BATCH_EVENTS,
@@ -210,22 +212,14 @@ impl EventBus {
 
     /// Refreshes the text `sandpiper ctl status` serves.
     pub fn publish_status(&self) {
-        let mut s = String::new();
+        let mut s = self.analyzer_status.clone();
         for h in &self.handlers {
-            let health = self.failures.health.get(h.name());
-            let _ = writeln!(
-                s,
-                "{}\n  calls {}, fuel used {}, failures {}{}",
-                describe(&h.module),
-                h.calls,
-                h.fuel_used,
-                health.map_or(0, |x| x.failures),
-                if health.is_some_and(|x| x.quarantined) {
-                    ", QUARANTINED"
-                } else {
-                    ""
-                }
-            );
+            let counters = format!("calls {}, fuel used {}", h.calls, h.fuel_used);
+            s.push_str(&status_lines(
+                &h.module,
+                &counters,
+                self.failures.health.get(h.name()),
+            ));
         }
         let _ = writeln!(
             s,

@@ -12,7 +12,7 @@ use wasmtime::component::{Linker, WasmList, WasmStr};
 use wasmtime::{ResourceLimiter, StoreContextMut};
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxView, WasiView};
 
-use super::bindings::sandpiper::monitor::{analysis, file_info, files, rule_feedback, sink};
+use super::bindings::sandpiper::monitor::{analysis, file_info, rule_feedback, sink};
 use super::bindings::types::{self, ConnInfo, Event, LogSchema, Value};
 use super::lazy::{LazyConnInfo, LazyEvent};
 use super::streams::StreamRegistry;
@@ -216,7 +216,6 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     wasmtime_wasi::p2::add_to_linker_sync(linker)?;
     type Has = wasmtime::component::HasSelf<HostState>;
     analysis::add_to_linker::<HostState, Has>(linker, |s| s)?;
-    files::add_to_linker::<HostState, Has>(linker, |s| s)?;
     file_info::add_to_linker::<HostState, Has>(linker, |s| s)?;
     sink::add_to_linker::<HostState, Has>(linker, |s| s)?;
     rule_feedback::add_to_linker::<HostState, Has>(linker, |s| s)?;
@@ -254,6 +253,34 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             };
             Ok((yes,))
         },
+    )?;
+    // The files framework is a later issue: file content is checked against the budget and
+    // dropped; the handles are real so analyzers can be written against the final interface.
+    // File data is looked at in guest memory, never copied out (a body can be large).
+    let mut files = linker.instance(&format!("sandpiper:monitor/files@{version}"))?;
+    files.func_wrap(
+        "begin",
+        |mut store: StoreContextMut<'_, HostState>,
+         (_is_orig, mime_hint, _total_size): (bool, Option<WasmStr>, Option<u64>)| {
+            let n = match &mime_hint {
+                Some(m) => m.to_str(&store)?.len(),
+                None => 0,
+            };
+            let state = store.data_mut();
+            state.call.charge_string(n)?;
+            state.next_file = state.next_file.wrapping_add(1);
+            Ok((state.next_file,))
+        },
+    )?;
+    files.func_wrap(
+        "data",
+        |mut store: StoreContextMut<'_, HostState>, (_file, bytes): (u32, WasmList<u8>)| {
+            store.data_mut().call.charge_data(bytes.len())
+        },
+    )?;
+    files.func_wrap(
+        "end",
+        |_store: StoreContextMut<'_, HostState>, (_file,): (u32,)| Ok(()),
     )?;
     Ok(())
 }
@@ -414,29 +441,6 @@ impl analysis::Host for HostState {
                 .exceed(format!("more than {} weirds in one call", budget::WEIRDS)));
         }
         self.call.weirds.push((name, addl));
-        Ok(())
-    }
-}
-
-impl files::Host for HostState {
-    // The files framework is a later issue: file content is checked against the budget and
-    // dropped; the handles are real so analyzers can be written against the final interface.
-    fn begin(
-        &mut self,
-        _is_orig: bool,
-        mime_hint: Option<String>,
-        _total_size: Option<u64>,
-    ) -> wasmtime::Result<u32> {
-        self.call.charge_string(mime_hint.map_or(0, |m| m.len()))?;
-        self.next_file = self.next_file.wrapping_add(1);
-        Ok(self.next_file)
-    }
-
-    fn data(&mut self, _file: u32, bytes: Vec<u8>) -> wasmtime::Result<()> {
-        self.call.charge_data(bytes.len())
-    }
-
-    fn end(&mut self, _file: u32) -> wasmtime::Result<()> {
         Ok(())
     }
 }

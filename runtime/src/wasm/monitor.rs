@@ -2,6 +2,7 @@
 //! event handlers on events, behind the engine's [`ConnObserver`] interface.
 
 use std::io;
+use std::time::{Duration, Instant};
 
 use super::analyzers::Analyzers;
 use super::handlers::EventBus;
@@ -12,7 +13,14 @@ use crate::site::LocalNets;
 pub struct Monitor {
     pub bus: EventBus,
     pub analyzers: Analyzers,
+    /// Connections ended since the clock was last read, and when the analyzers' status was
+    /// last refreshed: it is rebuilt at most once a second.
+    since_status: u32,
+    status_at: Instant,
 }
+
+/// Connections between looks at the clock for refreshing the analyzers' part of `ctl status`.
+const STATUS_EVERY: u32 = 256;
 
 impl Monitor {
     /// Gives the analyzers a module set that hot reload applied to the handlers.
@@ -20,21 +28,43 @@ impl Monitor {
         if let Some(modules) = self.bus.analyzer_update.take() {
             self.analyzers.apply(&modules);
             self.analyzers.wanted_events = self.bus.wanted_events();
+            self.refresh_status();
         }
     }
 
     pub fn new(bus: EventBus, mut analyzers: Analyzers) -> Self {
         analyzers.wanted_events = bus.wanted_events();
-        Monitor { bus, analyzers }
+        let mut m = Monitor {
+            bus,
+            analyzers,
+            since_status: 0,
+            status_at: Instant::now(),
+        };
+        m.refresh_status();
+        m
+    }
+
+    fn refresh_status(&mut self) {
+        self.bus.analyzer_status = self.analyzers.status(&self.bus.failures);
+        self.bus.publish_status();
     }
 }
 
 impl ConnObserver for Monitor {
     fn conn_done(&mut self, c: &Conn, local: &LocalNets) {
+        self.since_status += 1;
+        if self.since_status >= STATUS_EVERY {
+            self.since_status = 0;
+            if self.status_at.elapsed() >= Duration::from_secs(1) {
+                self.status_at = Instant::now();
+                self.bus.analyzer_status = self.analyzers.status(&self.bus.failures);
+            }
+        }
         self.bus.conn_done(c, local);
     }
 
     fn finish(&mut self) -> io::Result<()> {
+        self.refresh_status();
         self.bus.finish()
     }
 

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use super::bindings::types::{FieldType, IpAddress, LogSchema, ScalarType, Value};
 use crate::log::{self, LogFormat, LogWriter};
@@ -22,7 +22,8 @@ const RESERVED: &[&str] = &["conn", "weird", "analyzer_failed"];
 
 struct Stream {
     owner: String,
-    schema: LogSchema,
+    /// Shared: `log.write` checks rows against it without copying it.
+    schema: Arc<LogSchema>,
 }
 
 /// Every stream created by any component, shared by all Stores. Stream ids are indexes.
@@ -47,7 +48,7 @@ impl StreamRegistry {
                     schema.path, s.owner
                 ));
             }
-            if s.schema != schema {
+            if *s.schema != schema {
                 return Err(format!(
                     "log path {:?} exists with a different schema",
                     schema.path
@@ -62,13 +63,13 @@ impl StreamRegistry {
         }
         streams.push(Stream {
             owner: module.to_string(),
-            schema,
+            schema: Arc::new(schema),
         });
         Ok((streams.len() - 1) as u32)
     }
 
     /// The schema of `stream` if `module` owns it.
-    pub fn schema_for(&self, module: &str, stream: u32) -> Result<LogSchema, String> {
+    pub fn schema_for(&self, module: &str, stream: u32) -> Result<Arc<LogSchema>, String> {
         let streams = self.streams.lock().unwrap_or_else(|p| p.into_inner());
         match streams.get(stream as usize) {
             Some(s) if s.owner == module => Ok(s.schema.clone()),
@@ -76,7 +77,7 @@ impl StreamRegistry {
         }
     }
 
-    fn schema(&self, stream: u32) -> Option<LogSchema> {
+    fn schema(&self, stream: u32) -> Option<Arc<LogSchema>> {
         let streams = self.streams.lock().unwrap_or_else(|p| p.into_inner());
         streams.get(stream as usize).map(|s| s.schema.clone())
     }
