@@ -442,7 +442,9 @@ impl Engine {
                 let Some((slot, is_orig)) = self.table.udp(meta, ip, &u, ok, &mut self.logs) else {
                     return;
                 };
-                let tun = UdpTunnel::by_port(u.dport).or_else(|| UdpTunnel::by_port(u.sport));
+                let tun = UdpTunnel::by_port(u.dport)
+                    .or_else(|| UdpTunnel::by_port(u.sport))
+                    .or_else(|| UdpTunnel::detect(u.payload));
                 // A tunnel port carrying something that does not decapsulate is ordinary
                 // traffic (Zeek's false_gtp case): it goes to the analyzers.
                 if let Some((tun, inner)) =
@@ -464,6 +466,9 @@ impl Engine {
                 }
             }
             Transport::Icmp(m) => self.table.icmp(meta, ip, &m, ok, &mut self.logs),
+            // IPv6 "no next header" (Teredo bubbles among them) carries nothing: Zeek makes
+            // no connection of it.
+            Transport::Other if ip.proto == 59 => {}
             Transport::Other => self.table.other(meta, ip, &mut self.logs),
         }
     }

@@ -37,6 +37,17 @@ impl UdpTunnel {
         })
     }
 
+    /// Teredo on any port, as Zeek detects it: relays and peers talk Teredo from ports other
+    /// than the server's 3544, so a UDP payload that is exactly one Teredo-wrapped IPv6 packet
+    /// (version 6, payload length matching to the byte) is taken as Teredo.
+    pub fn detect(payload: &[u8]) -> Option<UdpTunnel> {
+        let Ok(Inner::Ip(ip)) = teredo(payload) else {
+            return None;
+        };
+        let plen = u16::from_be_bytes([ip[4], ip[5]]) as usize;
+        (ip.len() == 40 + plen).then_some(UdpTunnel::Teredo)
+    }
+
     /// The conn.log `service` of the outer connection once the tunnel decodes.
     pub fn service(self) -> Option<&'static str> {
         match self {
@@ -280,6 +291,17 @@ mod tests {
             Inner::Ip(_)
         ));
         assert!(UdpTunnel::Teredo.decapsulate(&[0x45; 40]).is_err());
+        // Detection on other ports needs an exact IPv6 payload length.
+        let mut v6 = vec![0u8; 48];
+        v6[0] = 0x60;
+        v6[5] = 8;
+        assert_eq!(UdpTunnel::detect(&v6), Some(UdpTunnel::Teredo));
+        v6[5] = 9;
+        assert_eq!(UdpTunnel::detect(&v6), None);
+        assert_eq!(
+            UdpTunnel::detect(b"GET / HTTP/1.1\r\n\r\nxxxxxxxxxxxxxxxxxxxxxxxxxxx"),
+            None
+        );
         assert!(UdpTunnel::Ayiya.decapsulate(&[1]).is_err());
         assert_eq!(UdpTunnel::by_port(4789), Some(UdpTunnel::Vxlan));
         assert_eq!(UdpTunnel::by_port(80), None);
