@@ -265,3 +265,22 @@ fn a_request_typed_one_byte_per_packet_is_still_recognised() {
     assert_eq!(http[0]["uri"], "/");
     assert_eq!(conns(logs.path())[0]["service"], "http");
 }
+
+#[test]
+fn connections_evicted_under_memory_pressure_are_analysed_and_logged_not_lost() {
+    // One tracked connection at most: every new connection evicts the one before; its
+    // analyzer session finishes then and logs what it had.
+    let requests = |logs: &Path| {
+        let mut v: Vec<(String, String)> = tsv_rows(&logs.join("http.log"))
+            .into_iter()
+            .map(|r| (r["method"].clone(), r["uri"].clone()))
+            .collect();
+        v.sort();
+        v
+    };
+    let full = run("http/methods.pcap", &["http"], &[]);
+    let tight = run("http/methods.pcap", &["http"], &["--max-flows", "1"]);
+    assert_eq!(requests(tight.path()), requests(full.path()));
+    assert_eq!(requests(full.path()).len(), 49);
+    assert!(conns(tight.path()).len() >= conns(full.path()).len());
+}
