@@ -87,19 +87,20 @@ impl Dns {
         let mut budget = Budget::default();
         if !fx.rows.is_empty() {
             let netbios = self.session.netbios();
-            let rows: Vec<Row> = fx
-                .rows
-                .iter()
-                .map(|i| log::row(&self.conn, i, netbios))
-                .filter(|r| budget.take(r))
-                .collect();
+            let mut rows: Vec<Row> = Vec::with_capacity(fx.rows.len());
+            rows.extend(
+                fx.rows
+                    .into_iter()
+                    .map(|i| log::into_row(&self.conn, i, netbios))
+                    .filter(|r| budget.take(r)),
+            );
             self.write(&rows);
         }
         // Events nobody subscribes to are not built at all (asked once per kind per call).
         let mut wanted: [Option<bool>; 2] = [None; 2];
         let events: Vec<_> = fx
             .events
-            .iter()
+            .into_iter()
             .filter(|e| {
                 let (i, name) = match e {
                     session::DnsEvent::Request { .. } => (0, "dns_request"),
@@ -107,7 +108,7 @@ impl Dns {
                 };
                 *wanted[i].get_or_insert_with(|| sandpiper_sdk::events::subscribed(name))
             })
-            .map(|e| log::event(&self.conn, e))
+            .map(|e| log::into_event(&self.conn, e))
             .filter(|e| budget.take(&e.args))
             .collect();
         if !events.is_empty() {

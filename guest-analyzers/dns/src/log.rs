@@ -59,13 +59,22 @@ fn proto(conn: &ConnInfo) -> Value {
 
 /// One dns.log row. `netbios`: the responder port is 137 (NBSTAT and NetBIOS opcode names).
 pub fn row(conn: &ConnInfo, info: &Info, netbios: bool) -> Row {
+    into_row(conn, info.clone(), netbios)
+}
+
+/// [`row`], taking the record's strings instead of copying them.
+pub fn into_row(conn: &ConnInfo, info: Info, netbios: bool) -> Row {
     let count = |v: Option<u16>| v.map_or(Value::Unset, |v| Value::Count(u64::from(v)));
-    let mut row = vec![Value::Time(info.ts)];
+    // 26 columns, plus the elements of the two vectors.
+    let n_answers = info.answers.as_ref().map_or(0, Vec::len);
+    let n_ttls = info.ttls.as_ref().map_or(0, Vec::len);
+    let mut row = Vec::with_capacity(26 + n_answers + n_ttls);
+    row.push(Value::Time(info.ts));
     row.extend(conn_values(conn));
     row.push(proto(conn));
     row.push(Value::Count(u64::from(info.trans_id)));
     row.push(info.rtt.map_or(Value::Unset, Value::Interval));
-    row.push(info.query.clone().into());
+    row.push(info.query.into());
     row.push(count(info.qclass));
     row.push(info.qclass.map(class_name).into());
     row.push(count(info.qtype));
@@ -84,10 +93,10 @@ pub fn row(conn: &ConnInfo, info: &Info, netbios: bool) -> Row {
     row.push(info.rcode.map(|r| rcode_name(u16::from(r))).into());
     row.extend([info.aa, info.tc, info.rd, info.ra].map(Value::Boolean));
     row.push(Value::Count(u64::from(info.z)));
-    match &info.answers {
+    match info.answers {
         Some(a) => {
             row.push(Value::VectorOf(a.len() as u32));
-            row.extend(a.iter().map(|s| Value::Str(s.clone())));
+            row.extend(a.into_iter().map(Value::Str));
         }
         None => row.push(Value::Unset),
     }
@@ -119,6 +128,11 @@ pub fn cost(values: &[Value]) -> (usize, usize) {
 
 /// The host event for a DNS event (see README.md for the argument lists).
 pub fn event(conn: &ConnInfo, ev: &DnsEvent) -> Event {
+    into_event(conn, ev.clone())
+}
+
+/// [`event`], taking the event's strings instead of copying them.
+pub fn into_event(conn: &ConnInfo, ev: DnsEvent) -> Event {
     let count = |v: u16| Value::Count(u64::from(v));
     let (name, ts, args) = match ev {
         DnsEvent::Request {
@@ -130,13 +144,13 @@ pub fn event(conn: &ConnInfo, ev: &DnsEvent) -> Event {
             qclass,
         } => {
             let args = vec![
-                count(*trans_id),
-                Value::Str(query.clone()),
-                count(*qtype),
-                count(*qclass),
-                count(u16::from(*opcode)),
+                count(trans_id),
+                Value::Str(query),
+                count(qtype),
+                count(qclass),
+                count(u16::from(opcode)),
             ];
-            ("dns_request", *ts, args)
+            ("dns_request", ts, args)
         }
         DnsEvent::Reply {
             ts,
@@ -147,17 +161,18 @@ pub fn event(conn: &ConnInfo, ev: &DnsEvent) -> Event {
             answers,
             ttls,
         } => {
-            let mut args = vec![
-                count(*trans_id),
-                count(u16::from(*rcode)),
-                query.clone().into(),
-                count(u16::from(*opcode)),
+            let mut args = Vec::with_capacity(6 + answers.len() + ttls.len());
+            args.extend([
+                count(trans_id),
+                count(u16::from(rcode)),
+                query.into(),
+                count(u16::from(opcode)),
                 Value::VectorOf(answers.len() as u32),
-            ];
-            args.extend(answers.iter().map(|a| Value::Str(a.clone())));
+            ]);
+            args.extend(answers.into_iter().map(Value::Str));
             args.push(Value::VectorOf(ttls.len() as u32));
             args.extend(ttls.iter().map(|&t| Value::Interval(t)));
-            ("dns_reply", *ts, args)
+            ("dns_reply", ts, args)
         }
     };
     Event {

@@ -11,7 +11,7 @@ use std::fmt::Write;
 use std::net::Ipv6Addr;
 
 use crate::consts::qtype_name;
-use crate::parser::name::text;
+use crate::parser::name::{text, text_cow};
 use crate::parser::{rtype, Message, RData, Record, Section, CLASS_ANY, CLASS_NONE};
 
 /// The records of a message that reach Zeek's `DNS::do_reply`, with their reply text: for a
@@ -57,7 +57,7 @@ pub fn reply_text(rec: &Record<'_>) -> Option<String> {
                 if i > 0 {
                     out.push(' ');
                 }
-                let _ = write!(out, "{tag} {} {}", s.len(), text(s));
+                let _ = write!(out, "{tag} {} {}", s.len(), text_cow(s));
             }
             out
         }

@@ -2,9 +2,7 @@
 //! records, events, weirds, confirmation, violation). `lib.rs` turns the effects into host
 //! calls, so everything here runs in native unit tests.
 
-use std::collections::HashMap;
-
-use crate::parser::{parse_message, Message, Options, Weird};
+use crate::parser::{parse_message, Message, Options, Record, Weird};
 use crate::render::replies;
 use crate::state::{Info, Transactions};
 use crate::tcp::Framer;
@@ -77,7 +75,8 @@ pub struct Session {
     confirmed: bool,
     /// After a violation nothing more is analysed.
     detached: bool,
-    weird_counts: HashMap<&'static str, u64>,
+    /// Weirds seen per name (a handful of names at most: a list, made at the first weird).
+    weird_counts: Vec<(&'static str, u64)>,
     /// Network time of the last delivery, for messages flushed at the end.
     last_time: f64,
 }
@@ -98,7 +97,7 @@ impl Session {
             tcp,
             confirmed: false,
             detached: false,
-            weird_counts: HashMap::new(),
+            weird_counts: Vec::new(),
             last_time: 0.0,
         }
     }
@@ -167,14 +166,28 @@ impl Session {
         for w in parse.weirds {
             self.weird(w, fx);
         }
-        let Some(msg) = parse.message else { return };
+        let Some(mut msg) = parse.message else {
+            return;
+        };
         if msg.confirmed && !self.confirmed {
             self.confirmed = true;
             fx.confirm = true;
         }
-        fx.events.push(event(&msg, now));
+        // The reply texts are rendered once, for the event and for dns.log.
+        let reps: Vec<(&Record<'_>, String)> = if msg.header.qr {
+            replies(&msg).collect()
+        } else {
+            Vec::new()
+        };
+        let (answers, ttls) = reply_answers(&reps);
         self.tx
-            .on_message(&msg, now, self.opts.netbios, &mut fx.rows);
+            .on_message_with(&msg, reps.into_iter(), now, self.opts.netbios, &mut fx.rows);
+        // Last, the event takes the first question's name instead of copying it.
+        let query = msg
+            .questions
+            .first_mut()
+            .map(|q| std::mem::take(&mut q.name));
+        fx.events.push(event(&msg, query, answers, ttls, now));
         if msg.too_many_queries {
             let data = data.get(..VIOLATION_DATA).unwrap_or(data).to_vec();
             fx.violation = Some(("DNS_Conn_count_too_large".to_string(), data));
@@ -186,7 +199,16 @@ impl Session {
 
     /// A weird, sampled as Zeek samples connection weirds.
     fn weird(&mut self, w: Weird, fx: &mut Effects) {
-        let n = self.weird_counts.entry(w.name).or_insert(0);
+        let i = match self.weird_counts.iter().position(|(k, _)| *k == w.name) {
+            Some(i) => i,
+            None => {
+                self.weird_counts.push((w.name, 0));
+                self.weird_counts.len() - 1
+            }
+        };
+        let Some((_, n)) = self.weird_counts.get_mut(i) else {
+            return;
+        };
         *n += 1;
         let sampled = *n <= WEIRD_THRESHOLD || (*n - WEIRD_THRESHOLD).is_multiple_of(WEIRD_RATE);
         if sampled && fx.weirds.len() < MAX_WEIRDS_PER_CALL {
@@ -200,36 +222,48 @@ impl Session {
     }
 }
 
-/// The event for one message.
-fn event(msg: &Message<'_>, now: f64) -> DnsEvent {
+/// What the `dns_reply` event gets of a reply's rendered records: the non-empty texts among
+/// the first [`MAX_EVENT_ANSWERS`], with their TTLs.
+fn reply_answers(reps: &[(&Record<'_>, String)]) -> (Vec<String>, Vec<f64>) {
+    let first = reps.get(..MAX_EVENT_ANSWERS).unwrap_or(reps);
+    let n = first.iter().filter(|(_, t)| !t.is_empty()).count();
+    let (mut answers, mut ttls) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for (rec, text) in first {
+        if !text.is_empty() {
+            answers.push(text.clone());
+            ttls.push(f64::from(rec.ttl));
+        }
+    }
+    (answers, ttls)
+}
+
+/// The event for one message; `query` is the first question's name, if any.
+fn event(
+    msg: &Message<'_>,
+    query: Option<String>,
+    answers: Vec<String>,
+    ttls: Vec<f64>,
+    now: f64,
+) -> DnsEvent {
     let h = &msg.header;
     let first = msg.questions.first();
     if !h.qr {
-        let (query, qtype, qclass) = first.map_or((String::new(), 0, 0), |q| {
-            (q.name.clone(), q.qtype, q.qclass)
-        });
+        let (qtype, qclass) = first.map_or((0, 0), |q| (q.qtype, q.qclass));
         return DnsEvent::Request {
             ts: now,
             trans_id: h.id,
             opcode: h.opcode,
-            query,
+            query: query.unwrap_or_default(),
             qtype,
             qclass,
         };
-    }
-    let (mut answers, mut ttls) = (Vec::new(), Vec::new());
-    for (rec, text) in replies(msg).take(MAX_EVENT_ANSWERS) {
-        if !text.is_empty() {
-            answers.push(text);
-            ttls.push(f64::from(rec.ttl));
-        }
     }
     DnsEvent::Reply {
         ts: now,
         trans_id: h.id,
         opcode: h.opcode,
         rcode: h.rcode,
-        query: first.map(|q| q.name.clone()),
+        query,
         answers,
         ttls,
     }

@@ -14,7 +14,7 @@
 
 use std::collections::VecDeque;
 
-use crate::parser::{Header, Message};
+use crate::parser::{Header, Message, Record};
 use crate::render::{decode_netbios_name, replies};
 
 /// Zeek's `DNS::max_pending_msgs`.
@@ -133,23 +133,38 @@ impl Transactions {
     /// the reply events and `dns_end`) at network time `now`; records complete (or flushed by
     /// an overflow) are appended to `log`. `netbios`: the responder port is 137.
     pub fn on_message(&mut self, msg: &Message<'_>, now: f64, netbios: bool, log: &mut Vec<Info>) {
+        self.on_message_with(msg, replies(msg), now, netbios, log);
+    }
+
+    /// [`Self::on_message`] with the message's [`replies`] already rendered.
+    pub fn on_message_with<'m, 'a: 'm>(
+        &mut self,
+        msg: &'m Message<'a>,
+        replies: impl Iterator<Item = (&'m Record<'a>, String)>,
+        now: f64,
+        netbios: bool,
+        log: &mut Vec<Info>,
+    ) {
         let h = &msg.header;
         let (mut info, home) = self.set_session(h, now, log);
 
-        for q in &msg.questions {
-            if !h.qr {
-                if !msg.update {
+        // Zeek's dns_request runs for every question, each overwriting the last: only the last
+        // one shows.
+        if !h.qr {
+            if !msg.update {
+                if let Some(q) = msg.questions.last() {
                     request(&mut info, h, &q.name, q.qtype, q.qclass, netbios);
                 }
-            } else if h.ancount == 0 && h.nscount == 0 && h.arcount == 0 {
-                // Zeek's dns_rejected: a reply without any record.
-                info.rejected = true;
             }
+        } else if h.ancount == 0 && h.nscount == 0 && h.arcount == 0 && !msg.questions.is_empty() {
+            // Zeek's dns_rejected: a reply without any record.
+            info.rejected = true;
         }
 
         if h.qr {
-            for (rec, reply) in replies(msg) {
-                do_reply(&mut info, h, &rec.name, rec.ttl, reply, now);
+            let hint = replies.size_hint().0;
+            for (rec, reply) in replies {
+                do_reply(&mut info, h, &rec.name, rec.ttl, reply, now, hint);
             }
             info.saw_reply = true;
         } else {
@@ -244,18 +259,29 @@ fn request(info: &mut Info, h: &Header, query: &str, qtype: u16, qclass: u16, ne
     info.qclass = Some(qclass);
     info.qtype = Some(qtype);
     info.z = h.z;
-    let mut query = query.to_string();
-    if netbios {
-        let decoded = decode_netbios_name(&query);
-        if !decoded.is_empty() {
-            query = decoded;
-        }
-    }
-    info.query = Some(query);
+    let decoded = if netbios {
+        decode_netbios_name(query)
+    } else {
+        String::new()
+    };
+    info.query = Some(if decoded.is_empty() {
+        query.to_string()
+    } else {
+        decoded
+    });
 }
 
 /// Zeek's `DNS::do_reply` hook for an answer-section record of a reply.
-fn do_reply(info: &mut Info, h: &Header, owner: &str, ttl: u32, reply: String, now: f64) {
+/// `hint`: how many records the message hands over (room reserved at the first answer).
+fn do_reply(
+    info: &mut Info,
+    h: &Header,
+    owner: &str,
+    ttl: u32,
+    reply: String,
+    now: f64,
+    hint: usize,
+) {
     if info.query.is_none() {
         info.query = Some(owner.to_string());
     }
@@ -267,8 +293,12 @@ fn do_reply(info: &mut Info, h: &Header, owner: &str, ttl: u32, reply: String, n
         info.rtt = (rtt != 0.0).then_some(rtt);
     }
     if !reply.is_empty() {
-        info.answers.get_or_insert_with(Vec::new).push(reply);
-        info.ttls.get_or_insert_with(Vec::new).push(f64::from(ttl));
+        info.answers
+            .get_or_insert_with(|| Vec::with_capacity(hint))
+            .push(reply);
+        info.ttls
+            .get_or_insert_with(|| Vec::with_capacity(hint))
+            .push(f64::from(ttl));
     }
 }
 

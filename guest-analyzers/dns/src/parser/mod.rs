@@ -16,7 +16,7 @@ use nom::IResult;
 pub use cursor::Cursor;
 pub use rdata::{rtype, RData};
 
-use name::{extract_name, text};
+use name::{extract_name, into_text};
 use rdata::{parse_rdata, RdataCtx};
 
 /// Zeek's `dns_max_queries`: a message with more questions is not DNS.
@@ -252,6 +252,13 @@ struct Walk<'a, 'o> {
 impl<'a> Walk<'a, '_> {
     fn sections(&mut self, m: &mut Message<'a>) {
         let h = m.header;
+        // Room for what the message can hold (a question takes at least 5 bytes, a record 11),
+        // so that the vectors are allocated once.
+        let left = self.cur.len();
+        m.questions
+            .reserve_exact(usize::from(h.qdcount).min(left / 5));
+        let records = usize::from(h.ancount) + usize::from(h.nscount) + usize::from(h.arcount);
+        m.records.reserve_exact(records.min(left / 11));
         for _ in 0..h.qdcount {
             match self.question() {
                 Some(q) => m.questions.push(q),
@@ -290,8 +297,9 @@ impl<'a> Walk<'a, '_> {
         }
         let qtype = self.cur.short();
         let qclass = self.cur.short();
-        let original = text(&raw);
-        let name = text(&raw.to_ascii_lowercase());
+        let original = into_text(raw);
+        // Lower-casing ASCII bytes commutes with the UTF-8 repair of `into_text`.
+        let name = original.to_ascii_lowercase();
         Some(Question {
             name,
             original,
@@ -336,10 +344,9 @@ impl<'a> Walk<'a, '_> {
             return false;
         } else if rdlength == 0 && empty_ok {
             if !skip_event {
-                let name = text(&owner);
                 out.push(Record {
                     section,
-                    name,
+                    name: into_text(owner),
                     rtype,
                     class,
                     ttl,
@@ -363,7 +370,7 @@ impl<'a> Walk<'a, '_> {
         if let Some(data) = data {
             out.push(Record {
                 section,
-                name: text(&owner),
+                name: into_text(owner),
                 rtype,
                 class,
                 ttl,

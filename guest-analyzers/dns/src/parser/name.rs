@@ -16,6 +16,10 @@ use super::{Cursor, Weirds};
 
 /// Zeek's name buffer (`u_char name[513]`, one byte kept for a terminator).
 const NAME_ROOM: usize = 512;
+/// First allocation for a name: most names are shorter.
+const NAME_CAPACITY: usize = 128;
+/// Nesting levels kept on the stack (names rarely follow more than a couple of pointers).
+const INLINE_LEVELS: usize = 16;
 /// Jumps followed within one name; real names need a handful, a longer chain is an attack.
 pub const MAX_JUMPS: usize = 128;
 /// Jumps followed within one message (see [`Weirds::jump_budget`]): a full-size message of
@@ -32,10 +36,14 @@ pub fn extract_name(
     weirds: &mut Weirds,
 ) -> Vec<u8> {
     let msg = cur.msg;
-    let mut out: Vec<u8> = Vec::new();
+    // Most names fit the first allocation; the vector becomes the name's String as it is.
+    let mut out: Vec<u8> = Vec::with_capacity(NAME_CAPACITY);
     let mut room = NAME_ROOM;
-    // Start offsets in `out` of each nested ExtractName (the outermost starts at 0).
-    let mut levels: Vec<usize> = Vec::new();
+    // Start offsets in `out` of each nested ExtractName (the outermost starts at 0): the first
+    // few inline, deeper ones (rare) spilled.
+    let mut levels = [0u16; INLINE_LEVELS];
+    let mut spilled: Vec<u16> = Vec::new();
+    let mut depth = 0usize;
     let mut pos = cur.pos;
     // Labels may be read up to here: the message end, then each pointer's own position.
     let mut end = msg.len();
@@ -62,11 +70,17 @@ pub fn extract_name(
                 break;
             }
             resume.get_or_insert(pos);
-            if levels.len() >= MAX_JUMPS || weirds.jump_budget == 0 {
+            if depth >= MAX_JUMPS || weirds.jump_budget == 0 {
                 break;
             }
             weirds.jump_budget -= 1;
-            levels.push(out.len());
+            // The name is at most NAME_ROOM (512) bytes long.
+            let start = out.len() as u16;
+            match levels.get_mut(depth) {
+                Some(l) => *l = start,
+                None => spilled.push(start),
+            }
+            depth += 1;
             end = at;
             pos = offset;
             continue;
@@ -93,11 +107,14 @@ pub fn extract_name(
 
     // Unwind the nested ExtractName calls, innermost first (depth 0 is the outermost): each
     // checks its own length and drops its own trailing dot.
-    for depth in (0..=levels.len()).rev() {
-        let start = if depth == 0 {
+    for d in (0..=depth).rev() {
+        let start = if d == 0 {
             0
         } else {
-            levels.get(depth - 1).copied().unwrap_or(0)
+            let l = levels
+                .get(d - 1)
+                .or_else(|| spilled.get(d - 1 - INLINE_LEVELS));
+            l.copied().map_or(0, usize::from)
         };
         let n = out.len().saturating_sub(start);
         if n >= 255 {
@@ -109,11 +126,13 @@ pub fn extract_name(
     }
     // Nested calls lower-case their part; the outermost only when asked to.
     let from = if downcase {
-        0
+        Some(0)
+    } else if depth > 0 {
+        levels.first().map(|&l| usize::from(l))
     } else {
-        levels.first().copied().unwrap_or(out.len())
+        None
     };
-    if let Some(part) = out.get_mut(from..) {
+    if let Some(part) = from.and_then(|f| out.get_mut(f..)) {
         part.make_ascii_lowercase();
     }
 
@@ -123,7 +142,23 @@ pub fn extract_name(
 
 /// Bytes as text for logs and events: valid UTF-8 is kept, anything else is replaced.
 pub fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s.to_owned(),
+        Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+    }
+}
+
+/// [`text`], borrowed when the bytes are valid UTF-8.
+pub fn text_cow(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => std::borrow::Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
+}
+
+/// [`text`] of owned bytes, without a copy when they are valid UTF-8.
+pub fn into_text(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 #[cfg(test)]

@@ -232,7 +232,7 @@ pub fn parse_rdata<'a>(cur: &mut Cursor<'a>, ctx: &mut RdataCtx<'_>) -> (Option<
 }
 
 fn name(cur: &mut Cursor<'_>, ctx: &mut RdataCtx<'_>) -> String {
-    super::name::text(&extract_name(cur, true, ctx.netbios, ctx.weirds))
+    super::name::into_text(extract_name(cur, true, ctx.netbios, ctx.weirds))
 }
 
 /// Zeek's `DNS_RR_length_mismatch` check for records that end with a name.
@@ -694,7 +694,7 @@ fn svcb<'a>(cur: &mut Cursor<'a>, ctx: &mut RdataCtx<'_>) -> (Option<RData<'a>>,
     }
     let start = cur.pos;
     let priority = cur.short();
-    let target = super::name::text(&extract_name(cur, false, ctx.netbios, ctx.weirds));
+    let target = super::name::into_text(extract_name(cur, false, ctx.netbios, ctx.weirds));
     let target = if target.is_empty() {
         ".".to_string()
     } else {
