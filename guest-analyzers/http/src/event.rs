@@ -5,6 +5,68 @@
 
 use crate::parser::Version;
 
+/// The header lines of one entity, in order, stored in one buffer (names and values are
+/// ranges of it) so that a message's headers cost no allocation per header.
+#[derive(Clone, Debug, Default)]
+pub struct Headers {
+    buf: Vec<u8>,
+    /// Start and end of the name, start and end of the value, in `buf`.
+    spans: Vec<[u32; 4]>,
+}
+
+impl Headers {
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// The headers as (name, value).
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
+        self.spans.iter().map(|&[a, b, c, d]| {
+            (
+                &self.buf[a as usize..b as usize],
+                &self.buf[c as usize..d as usize],
+            )
+        })
+    }
+
+    /// Forgets the headers, keeping the allocations.
+    pub fn clear(&mut self) {
+        self.buf.clear();
+        self.spans.clear();
+    }
+
+    /// Appends a header.
+    pub fn push(&mut self, name: &[u8], value: &[u8]) {
+        let at = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        let a = self.buf.len();
+        self.buf.extend_from_slice(name);
+        let b = self.buf.len();
+        self.buf.extend_from_slice(value);
+        let c = self.buf.len();
+        self.spans.push([at(a), at(b), at(b), at(c)]);
+    }
+
+    /// Bytes of the buffer past `len` are dropped (a header being assembled was not kept).
+    pub(crate) fn truncate_buf(&mut self, len: usize) {
+        self.buf.truncate(len);
+    }
+
+    pub(crate) fn buf_mut(&mut self) -> &mut Vec<u8> {
+        &mut self.buf
+    }
+
+    /// Records a header whose name and value already are at these ranges of the buffer.
+    pub(crate) fn push_span(&mut self, name: (usize, usize), value: (usize, usize)) {
+        let at = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        self.spans
+            .push([at(name.0), at(name.1), at(value.0), at(value.1)]);
+    }
+}
+
 /// Zeek's `http_message_stat`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MessageStat {
@@ -40,7 +102,7 @@ pub enum Event<'a> {
     /// Zeek's `http_all_headers` for one entity.
     AllHeaders {
         is_orig: bool,
-        headers: &'a [(Vec<u8>, Vec<u8>)],
+        headers: &'a Headers,
     },
     /// Zeek's `http_begin_entity` / `http_end_entity`.
     BeginEntity {

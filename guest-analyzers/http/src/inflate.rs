@@ -24,6 +24,9 @@ enum Stage {
 
 pub struct Inflater {
     stage: Stage,
+    /// The decompressor of a finished stream, kept to be reset for the next one (it is large:
+    /// allocating and initialising one per body costs more than inflating a small body).
+    spare: Option<Box<InflateState>>,
 }
 
 /// What happened to the input.
@@ -43,6 +46,36 @@ impl Inflater {
     pub fn new() -> Self {
         Inflater {
             stage: Stage::Start(Vec::new()),
+            spare: None,
+        }
+    }
+
+    /// Gets ready for a new stream, keeping the allocations.
+    pub fn restart(&mut self) {
+        match &mut self.stage {
+            Stage::Start(head) => head.clear(),
+            _ => self.end_stream(),
+        }
+        if !matches!(self.stage, Stage::Start(_)) {
+            self.stage = Stage::Start(Vec::new());
+        }
+    }
+
+    /// The stream ended or failed: further input is ignored.
+    fn end_stream(&mut self) {
+        if let Stage::Inflating(state) = std::mem::replace(&mut self.stage, Stage::Finished) {
+            self.spare = Some(state);
+        }
+    }
+
+    /// A decompressor for a new stream.
+    fn state(&mut self, format: DataFormat) -> Box<InflateState> {
+        match self.spare.take() {
+            Some(mut state) => {
+                state.reset(format);
+                state
+            }
+            None => InflateState::new_boxed(format),
         }
     }
 
@@ -50,6 +83,14 @@ impl Inflater {
     pub fn feed(&mut self, input: &[u8], out: &mut dyn FnMut(&[u8])) -> Outcome {
         let mut input = input;
         if let Stage::Start(head) = &mut self.stage {
+            if head.is_empty() {
+                // The usual case: the framing is recognised from this input alone.
+                if let Some((format, skip)) = recognise(input) {
+                    let state = self.state(format);
+                    self.stage = Stage::Inflating(state);
+                    return self.inflate_all(&input[skip..], out);
+                }
+            }
             head.extend_from_slice(input);
             let Some((format, skip)) = recognise(head) else {
                 if head.len() > MAX_GZIP_HEADER {
@@ -59,7 +100,8 @@ impl Inflater {
                 return Outcome::Ok;
             };
             let head = std::mem::take(head);
-            self.stage = Stage::Inflating(InflateState::new_boxed(format));
+            let state = self.state(format);
+            self.stage = Stage::Inflating(state);
             return self.inflate_all(&head[skip..], out);
         }
         if input.is_empty() {
@@ -81,13 +123,13 @@ impl Inflater {
                 out(&buf[..r.bytes_written.min(buf.len())]);
                 produced += r.bytes_written;
                 if produced > MAX_OUTPUT_PER_FEED {
-                    self.stage = Stage::Finished;
+                    self.end_stream();
                     return Outcome::Failed;
                 }
             }
             match r.status {
                 Ok(MZStatus::StreamEnd) => {
-                    self.stage = Stage::Finished;
+                    self.end_stream();
                     return Outcome::Ok;
                 }
                 Ok(_) => {
@@ -98,7 +140,7 @@ impl Inflater {
                 // No progress possible without more input.
                 Err(MZError::Buf) => return Outcome::Ok,
                 Err(_) => {
-                    self.stage = Stage::Finished;
+                    self.end_stream();
                     return Outcome::Failed;
                 }
             }
@@ -111,11 +153,12 @@ impl Inflater {
             // Too short to recognise: try it as a bare deflate stream.
             let head = std::mem::take(head);
             if !head.is_empty() {
-                self.stage = Stage::Inflating(InflateState::new_boxed(DataFormat::Raw));
+                let state = self.state(DataFormat::Raw);
+                self.stage = Stage::Inflating(state);
                 let _ = self.inflate_all(&head, out);
             }
         }
-        self.stage = Stage::Finished;
+        self.end_stream();
     }
 }
 
@@ -193,6 +236,27 @@ mod tests {
                 assert_eq!(out, text, "chunk size {size}");
                 assert!(outcomes.iter().all(|o| *o == Outcome::Ok));
             }
+        }
+    }
+
+    #[test]
+    fn restarted_inflater_is_as_new() {
+        let a = b"first body, first body, first body\n".repeat(40);
+        let b = b"second, different body\n".repeat(30);
+        let mut z = Inflater::new();
+        for (data, enc) in [
+            (&a, gzip(&a)),
+            (&b, compress_to_vec_zlib(&b, 6)),
+            (&a, compress_to_vec(&a, 6)),
+            (&b, gzip(&b)),
+        ] {
+            z.restart();
+            let mut out = Vec::new();
+            for c in enc.chunks(100) {
+                assert_eq!(z.feed(c, &mut |o| out.extend_from_slice(o)), Outcome::Ok);
+            }
+            z.finish(&mut |o| out.extend_from_slice(o));
+            assert_eq!(&out, data);
         }
     }
 

@@ -169,6 +169,7 @@ pub fn event_args(ev: &Event<'_>) -> Option<(&'static str, Vec<Value>)> {
         Event::AllHeaders { is_orig, headers } => {
             let n = u32::try_from(headers.len()).unwrap_or(u32::MAX);
             let mut args = vec![Value::Boolean(*is_orig), Value::VectorOf(n)];
+            args.reserve(2 * n as usize + 1);
             args.extend(headers.iter().take(n as usize).map(|(name, _)| s(name)));
             args.push(Value::VectorOf(n));
             args.extend(headers.iter().take(n as usize).map(|(_, value)| s(value)));
@@ -196,8 +197,8 @@ impl Host for SdkHost {
             .get_or_insert_with(sandpiper_sdk::analysis::network_time)
     }
 
-    fn log(&mut self, info: &Info) {
-        self.rows.push(log::row(&self.conn, info));
+    fn log(&mut self, info: Info) {
+        self.rows.push(log::into_row(&self.conn, info));
     }
 
     fn raise(&mut self, ev: &Event<'_>) {

@@ -81,8 +81,13 @@ pub fn text(bytes: &[u8]) -> String {
     }
 }
 
-fn opt_text(v: &Option<Vec<u8>>) -> Value {
-    v.as_deref().map_or(Value::Unset, |b| Value::Str(text(b)))
+/// [`text`] of bytes that are handed over: valid UTF-8 keeps its allocation.
+fn into_text(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| text(e.as_bytes()))
+}
+
+fn opt_text(v: Option<Vec<u8>>) -> Value {
+    v.map_or(Value::Unset, |b| Value::Str(into_text(b)))
 }
 
 fn opt_vector(row: &mut Row, v: Option<Vec<String>>) {
@@ -92,48 +97,50 @@ fn opt_vector(row: &mut Row, v: Option<Vec<String>>) {
     }
 }
 
+fn opt_bytes_vector(row: &mut Row, v: Option<Vec<Vec<u8>>>) {
+    match v {
+        Some(items) => push_vector(row, items.into_iter().map(into_text)),
+        None => row.push(Value::Unset),
+    }
+}
+
 /// The row of one record.
 pub fn row(conn: &ConnInfo, i: &Info) -> Row {
+    into_row(conn, i.clone())
+}
+
+/// The row of one record that is handed over (its strings move into the row).
+pub fn into_row(conn: &ConnInfo, i: Info) -> Row {
     let mut row = Vec::with_capacity(40);
     row.push(Value::Time(i.ts));
     row.extend(conn_values(conn));
     row.push(Value::Count(i.trans_depth));
-    row.push(opt_text(&i.method));
-    row.push(opt_text(&i.host));
-    row.push(opt_text(&i.uri));
-    row.push(opt_text(&i.referrer));
-    row.push(i.version.clone().map_or(Value::Unset, Value::Str));
-    row.push(opt_text(&i.user_agent));
-    row.push(opt_text(&i.origin));
+    row.push(opt_text(i.method));
+    row.push(opt_text(i.host));
+    row.push(opt_text(i.uri));
+    row.push(opt_text(i.referrer));
+    row.push(i.version.map_or(Value::Unset, Value::Str));
+    row.push(opt_text(i.user_agent));
+    row.push(opt_text(i.origin));
     row.push(Value::Count(i.request_body_len));
     row.push(Value::Count(i.response_body_len));
     row.push(i.status_code.map_or(Value::Unset, Value::Count));
-    row.push(opt_text(&i.status_msg));
+    row.push(opt_text(i.status_msg));
     row.push(i.info_code.map_or(Value::Unset, Value::Count));
-    row.push(opt_text(&i.info_msg));
+    row.push(opt_text(i.info_msg));
     push_set(&mut row, Vec::<Value>::new());
-    row.push(opt_text(&i.username));
-    row.push(opt_text(&i.password));
-    match &i.proxied {
-        Some(set) => push_set(&mut row, set.iter().map(|b| text(b))),
+    row.push(opt_text(i.username));
+    row.push(opt_text(i.password));
+    match i.proxied {
+        Some(set) => push_set(&mut row, set.into_iter().map(into_text)),
         None => row.push(Value::Unset),
     }
-    opt_vector(&mut row, i.orig_fuids.clone());
-    opt_vector(
-        &mut row,
-        i.orig_filenames
-            .as_ref()
-            .map(|v| v.iter().map(|b| text(b)).collect()),
-    );
-    opt_vector(&mut row, i.orig_mime_types.clone());
-    opt_vector(&mut row, i.resp_fuids.clone());
-    opt_vector(
-        &mut row,
-        i.resp_filenames
-            .as_ref()
-            .map(|v| v.iter().map(|b| text(b)).collect()),
-    );
-    opt_vector(&mut row, i.resp_mime_types.clone());
+    opt_vector(&mut row, i.orig_fuids);
+    opt_bytes_vector(&mut row, i.orig_filenames);
+    opt_vector(&mut row, i.orig_mime_types);
+    opt_vector(&mut row, i.resp_fuids);
+    opt_bytes_vector(&mut row, i.resp_filenames);
+    opt_vector(&mut row, i.resp_mime_types);
     row
 }
 

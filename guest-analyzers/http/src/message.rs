@@ -8,7 +8,7 @@
 //! entities nested deeper than one level are not parsed (their bytes go to the enclosing
 //! entity's file); `Content-Transfer-Encoding` (base64, quoted-printable) is not decoded.
 
-use crate::event::{Event, MessageStat};
+use crate::event::{Event, Headers, MessageStat};
 use crate::inflate::{Inflater, Outcome};
 use crate::mime::{self, ContentType};
 use crate::parser::{atoi, is_lws, Version};
@@ -111,6 +111,12 @@ impl Cx<'_> {
     }
 }
 
+/// Where `part`, a slice of `buf`, is in it.
+fn span(buf: &[u8], part: &[u8]) -> (usize, usize) {
+    let start = part.as_ptr() as usize - buf.as_ptr() as usize;
+    (start, start + part.len())
+}
+
 /// One MIME entity: the message itself (depth 0) or a part of a multipart body (depth 1).
 struct Entity {
     id: u64,
@@ -118,9 +124,10 @@ struct Entity {
     expect: Expect,
     in_header: bool,
     end_of_data: bool,
-    /// The header line being assembled (continuation lines appended) and its line count.
-    cur_header: Option<(Vec<u8>, u32)>,
-    headers: Vec<(Vec<u8>, Vec<u8>)>,
+    /// The header line being assembled (continuation lines appended): where it starts in
+    /// `headers`' buffer, and its line count.
+    cur_header: Option<(usize, u32)>,
+    headers: Headers,
     content_type: ContentType,
     boundary: Option<Vec<u8>>,
     content_length: i64,
@@ -153,7 +160,7 @@ impl Entity {
             in_header: true,
             end_of_data: false,
             cur_header: None,
-            headers: Vec::new(),
+            headers: Headers::default(),
             content_type: ContentType::Other,
             boundary: None,
             content_length: -1,
@@ -188,39 +195,52 @@ impl Entity {
         }
         if is_lws(line[0]) {
             match &mut self.cur_header {
-                Some((h, n)) => {
-                    h.extend_from_slice(line);
+                Some((_, n)) => {
+                    self.headers.buf_mut().extend_from_slice(line);
                     *n += 1;
                 }
                 None => {
                     // "first header line starts with linear whitespace": taken as a new header.
                     let ws = line.iter().take_while(|&&c| is_lws(c)).count();
-                    self.cur_header = Some((line[ws..].to_vec(), 1));
+                    let buf = self.headers.buf_mut();
+                    self.cur_header = Some((buf.len(), 1));
+                    buf.extend_from_slice(&line[ws..]);
                 }
             }
         } else {
             self.finish_header(is_orig, cx);
-            self.cur_header = Some((line.to_vec(), 1));
+            let buf = self.headers.buf_mut();
+            self.cur_header = Some((buf.len(), 1));
+            buf.extend_from_slice(line);
         }
         false
     }
 
     /// Parses and submits the header being assembled, if any (`FinishHeader`).
     fn finish_header(&mut self, is_orig: bool, cx: &mut Cx) {
-        let Some((line, lines)) = self.cur_header.take() else {
+        let Some((start, lines)) = self.cur_header.take() else {
             return;
         };
-        let Some((name, value)) = mime::split_header(&line) else {
-            return;
-        };
-        if name.eq_ignore_ascii_case(b"content-type") {
-            if let Some(ct) = mime::parse_content_type(value) {
-                self.content_type = ct.kind;
-                self.boundary = ct.boundary;
+        // The line is the end of the headers' buffer; it stays there when the header is kept.
+        let buf = std::mem::take(self.headers.buf_mut());
+        let line = &buf[start..];
+        let kept = match mime::split_header(line) {
+            None => None,
+            Some((name, value)) => {
+                if name.eq_ignore_ascii_case(b"content-type") {
+                    if let Some(ct) = mime::parse_content_type(value) {
+                        self.content_type = ct.kind;
+                        self.boundary = ct.boundary;
+                    }
+                }
+                self.submit_header(name, value, lines, is_orig, cx)
+                    .then(|| (span(&buf, name), span(&buf, value)))
             }
-        }
-        if self.submit_header(name, value, lines, is_orig, cx) {
-            self.headers.push((name.to_vec(), value.to_vec()));
+        };
+        *self.headers.buf_mut() = buf;
+        match kept {
+            Some((name, value)) => self.headers.push_span(name, value),
+            None => self.headers.truncate_buf(start),
         }
     }
 
@@ -235,7 +255,8 @@ impl Entity {
         cx: &mut Cx,
     ) -> bool {
         let is = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
-        let token = mime::value_token(value);
+        // Only the headers below look at the value's first token.
+        let token = || mime::value_token(value);
         if self.depth == 0 && lines > 1 {
             cx.weird("HTTP_obsolete_line_folding", name);
         }
@@ -243,7 +264,7 @@ impl Entity {
             if self.chunk != Chunk::NonChunked {
                 cx.weird("HTTP_content_length_and_chunked", b"");
             }
-            if let Some((vt, _)) = token {
+            if let Some((vt, _)) = token() {
                 match atoi(vt, 10).filter(|&n| n >= 0) {
                     Some(n) => {
                         if n > 0 && vt.first() == Some(&b'0') {
@@ -265,7 +286,7 @@ impl Entity {
                 }
             }
         } else if is("content-range") && self.depth == 0 && cx.s.reply_code == 206 {
-            if !self.content_range(token, cx) {
+            if !self.content_range(token(), cx) {
                 return false;
             }
         } else if is("transfer-encoding") {
@@ -275,7 +296,7 @@ impl Entity {
                 } else {
                     cx.s.reply_version
                 };
-                if let Some((vt, rest)) = token {
+                if let Some((vt, rest)) = token() {
                     if vt.eq_ignore_ascii_case(b"chunked")
                         && version == (Version { major: 1, minor: 1 })
                     {
@@ -292,14 +313,14 @@ impl Entity {
                 cx.weird("HTTP_nested_transfer_encoding_header", b"");
             }
         } else if is("content-encoding") && self.depth == 0 {
-            if let Some((vt, _)) = token {
+            if let Some((vt, _)) = token() {
                 let gz = vt.eq_ignore_ascii_case(b"gzip") || vt.eq_ignore_ascii_case(b"x-gzip");
                 if gz || vt.eq_ignore_ascii_case(b"deflate") {
                     self.encoding = Encoding::Compressed;
                 }
             }
         } else if is("expect") && self.depth == 0 {
-            let vt = token.map_or(&b""[..], |t| t.0);
+            let vt = token().map_or(&b""[..], |t| t.0);
             if !vt.eq_ignore_ascii_case(b"100-continue") {
                 cx.weird("HTTP_expect_not_100_continue", vt);
             }
@@ -309,8 +330,9 @@ impl Entity {
             }
         }
         // The analyzer's HTTP_Header.
-        let vt = token.map_or(&b""[..], |t| t.0);
+        let vt = || token().map_or(&b""[..], |t| t.0);
         if is("connection") {
+            let vt = vt();
             if is_orig && vt.eq_ignore_ascii_case(b"keep-alive") {
                 cx.s.keep_alive = true;
             }
@@ -321,7 +343,7 @@ impl Entity {
             }
         }
         if !is_orig && is("upgrade") {
-            cx.s.upgrade_protocol = vt.to_vec();
+            cx.s.upgrade_protocol = vt().to_vec();
         }
         cx.sink.event(Event::Header {
             is_orig,
@@ -442,6 +464,8 @@ pub struct Message {
     body_length: u64,
     content_gap_length: u64,
     header_length: u64,
+    /// The decompressor of an earlier body, kept for the next compressed one.
+    spare_zip: Option<Box<Inflater>>,
 }
 
 impl Message {
@@ -457,7 +481,17 @@ impl Message {
             body_length: 0,
             content_gap_length: 0,
             header_length: init_header_length,
+            spare_zip: None,
         }
+    }
+
+    /// Takes over the header buffers of a message that is over, so that the next message of
+    /// the direction reuses their allocations.
+    pub fn reuse(&mut self, old: Message) {
+        let mut headers = old.top.headers;
+        headers.clear();
+        self.top.headers = headers;
+        self.spare_zip = old.spare_zip.or(old.top.zip);
     }
 
     /// A line (`crlf`: it ended with a line terminator) or plain bytes of this message
@@ -553,7 +587,13 @@ impl Message {
             headers: &e.headers,
         });
         if e.encoding == Encoding::Compressed && e.zip.is_none() {
-            e.zip = Some(Box::new(Inflater::new()));
+            e.zip = Some(match self.spare_zip.take() {
+                Some(mut zip) => {
+                    zip.restart();
+                    zip
+                }
+                None => Box::new(Inflater::new()),
+            });
         }
         if e.expect == Expect::NotExpected {
             self.end_top(cx);
@@ -700,6 +740,7 @@ impl Message {
         let is_orig = self.is_orig;
         if let Some(mut zip) = self.top.zip.take() {
             zip.finish(&mut |out| self.deliver_clear(out, false, cx));
+            self.spare_zip = Some(zip);
         }
         self.top.end_of_data = true;
         if self.top.in_header {

@@ -47,6 +47,7 @@ fn is_field_name_char(c: u8) -> bool {
     (33..=126).contains(&c) && c != b':'
 }
 
+#[cfg(test)]
 fn is_tspecial(c: u8, boundary: bool) -> bool {
     if boundary {
         c == b'"'
@@ -55,8 +56,31 @@ fn is_tspecial(c: u8, boundary: bool) -> bool {
     }
 }
 
+/// [`is_token_char`] for each byte: bit 0 without, bit 1 with the boundary exception.
+const TOKEN_CHARS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let specials = b"()<>@,;:\\\"/[]?=";
+    let mut c = 33;
+    while c <= 126 {
+        let mut special = false;
+        let mut k = 0;
+        while k < specials.len() {
+            special |= specials[k] == c as u8;
+            k += 1;
+        }
+        if !special {
+            t[c] |= 1;
+        }
+        if c as u8 != b'"' {
+            t[c] |= 2;
+        }
+        c += 1;
+    }
+    t
+};
+
 fn is_token_char(c: u8, boundary: bool) -> bool {
-    (33..=126).contains(&c) && !is_tspecial(c, boundary)
+    TOKEN_CHARS[usize::from(c)] & if boundary { 2 } else { 1 } != 0
 }
 
 /// The first run of characters satisfying `ok`, skipping whitespace, comments and anything else
@@ -250,6 +274,16 @@ pub fn boundary_delimiter(line: &[u8], boundary: &[u8]) -> Option<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn token_table_matches_definition() {
+        for c in 0..=255u8 {
+            for boundary in [false, true] {
+                let want = (33..=126).contains(&c) && !is_tspecial(c, boundary);
+                assert_eq!(is_token_char(c, boundary), want, "{c} {boundary}");
+            }
+        }
+    }
 
     #[test]
     fn headers() {

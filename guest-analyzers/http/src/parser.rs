@@ -21,6 +21,10 @@ impl Version {
 
     /// Zeek's `fmt("%.1f", version.ToDouble())`, e.g. "1.1".
     pub fn text(self) -> String {
+        if self.major <= 9 && self.minor <= 9 {
+            let digits = [b'0' + self.major, b'.', b'0' + self.minor];
+            return std::str::from_utf8(&digits).unwrap_or_default().to_string();
+        }
         format!("{}.{}", self.major, self.minor)
     }
 
@@ -398,6 +402,20 @@ pub fn decode_base64(data: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn version_text() {
+        assert_eq!(Version { major: 1, minor: 1 }.text(), "1.1");
+        assert_eq!(Version::V09.text(), "0.9");
+        assert_eq!(
+            Version {
+                major: 12,
+                minor: 3
+            }
+            .text(),
+            "12.3"
+        );
+    }
 
     #[test]
     fn request_line_plain() {

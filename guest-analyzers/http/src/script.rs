@@ -5,6 +5,7 @@
 //! runs in native tests as it runs in the component.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write;
 
 use crate::event::{Event, MessageStat, Sink};
 use crate::parser::{decode_base64, filename_from_disposition};
@@ -104,8 +105,8 @@ pub struct Info {
 pub trait Host {
     /// Network time of the data being processed (Zeek's `network_time()`).
     fn network_time(&mut self) -> f64;
-    /// Writes an http.log record.
-    fn log(&mut self, info: &Info);
+    /// Writes an http.log record (it is handed over: its strings can become the row's).
+    fn log(&mut self, info: Info);
     /// Raises a protocol event to the event handlers (request, reply, all headers, message
     /// done).
     fn raise(&mut self, ev: &Event<'_>);
@@ -138,6 +139,8 @@ struct OpenFile {
 pub struct Script<H: Host> {
     pub host: H,
     conn: ConnMeta,
+    /// `HTTP|<start>|`, the constant beginning of the connection's file handles.
+    handle_prefix: String,
     pending: BTreeMap<u64, Info>,
     current_request: u64,
     current_response: u64,
@@ -180,6 +183,7 @@ impl<H: Host> Script<H> {
     pub fn new(conn: ConnMeta, host: H) -> Self {
         Script {
             host,
+            handle_prefix: format!("HTTP|{:.6}|", conn.start),
             conn,
             pending: BTreeMap::new(),
             current_request: 0,
@@ -211,11 +215,16 @@ impl<H: Host> Script<H> {
         } else {
             self.current_response
         };
-        if !self.pending.contains_key(&idx) {
-            let rec = self.new_record();
-            self.pending.insert(idx, rec);
-        }
-        self.c_http = self.pending.get(&idx).map(|r| (idx, r.rid));
+        let rid = match self.pending.get(&idx) {
+            Some(r) => r.rid,
+            None => {
+                let rec = self.new_record();
+                let rid = rec.rid;
+                self.pending.insert(idx, rec);
+                rid
+            }
+        };
+        self.c_http = Some((idx, rid));
     }
 
     /// The record a reference points to, if it is still pending.
@@ -228,7 +237,7 @@ impl<H: Host> Script<H> {
         self.record(self.c_http)
     }
 
-    fn write(&mut self, info: &Info) {
+    fn write(&mut self, info: Info) {
         self.host.log(info);
     }
 
@@ -246,7 +255,7 @@ impl<H: Host> Script<H> {
             }
             while self.current_response < self.current_request {
                 if let Some(info) = self.pending.remove(&self.current_response) {
-                    self.write(&info);
+                    self.write(info);
                 }
                 self.current_response += 1;
             }
@@ -286,35 +295,43 @@ impl<H: Host> Script<H> {
 
     fn header(&mut self, is_orig: bool, name: &[u8], value: &[u8]) {
         self.set_state(is_orig);
-        let upper = name.to_ascii_uppercase();
-        if upper == b"CONTENT-TYPE" {
-            self.entity_type[dir(is_orig)] = Some(value.to_vec());
+        let is = |n: &[u8]| name.eq_ignore_ascii_case(n);
+        let content_type = is(b"CONTENT-TYPE");
+        if content_type {
+            let t = self.entity_type[dir(is_orig)].get_or_insert_with(Vec::new);
+            t.clear();
+            t.extend_from_slice(value);
         }
         let Some(h) = self.http() else {
             return;
         };
         if is_orig {
-            match &upper[..] {
-                b"REFERER" => h.referrer = Some(value.to_vec()),
-                b"HOST" => h.host = Some(value.to_vec()),
-                b"RANGE" => h.range_request = true,
-                b"ORIGIN" => h.origin = Some(value.to_vec()),
-                b"USER-AGENT" => h.user_agent = Some(value.to_vec()),
-                n if PROXY_HEADERS.contains(&n) => {
-                    let mut entry = upper.clone();
-                    entry.extend_from_slice(b" -> ");
-                    entry.extend_from_slice(value);
-                    h.proxied.get_or_insert_with(BTreeSet::new).insert(entry);
-                }
-                b"AUTHORIZATION" | b"PROXY-AUTHORIZATION" => basic_auth(h, value),
-                _ => {}
+            if is(b"REFERER") {
+                h.referrer = Some(value.to_vec());
+            } else if is(b"HOST") {
+                h.host = Some(value.to_vec());
+            } else if is(b"RANGE") {
+                h.range_request = true;
+            } else if is(b"ORIGIN") {
+                h.origin = Some(value.to_vec());
+            } else if is(b"USER-AGENT") {
+                h.user_agent = Some(value.to_vec());
+            } else if PROXY_HEADERS.iter().any(|p| is(p)) {
+                let mut entry = name.to_ascii_uppercase();
+                entry.extend_from_slice(b" -> ");
+                entry.extend_from_slice(value);
+                h.proxied.get_or_insert_with(BTreeSet::new).insert(entry);
+            } else if is(b"AUTHORIZATION") || is(b"PROXY-AUTHORIZATION") {
+                basic_auth(h, value);
             }
         }
         // entities.zeek: file names from Content-Disposition / Content-Type.
-        let wants_name = match &upper[..] {
-            b"CONTENT-DISPOSITION" => has_assignment(value, b"filename", true),
-            b"CONTENT-TYPE" => has_assignment(value, b"name", false),
-            _ => false,
+        let wants_name = if is(b"CONTENT-DISPOSITION") {
+            has_assignment(value, b"filename", true)
+        } else if content_type {
+            has_assignment(value, b"name", false)
+        } else {
+            false
         };
         if wants_name {
             if let Some(entity) = &mut h.current_entity {
@@ -337,9 +354,10 @@ impl<H: Host> Script<H> {
         if h.status_code.is_some_and(|c| (100..=199).contains(&c)) {
             return;
         }
-        let info = h.clone();
-        self.write(&info);
-        self.pending.remove(&self.current_response);
+        // `h` is the current response's record (set_state above): log it as it leaves.
+        if let Some(info) = self.pending.remove(&self.current_response) {
+            self.write(info);
+        }
     }
 
     fn begin_entity(&mut self, is_orig: bool) {
@@ -363,8 +381,9 @@ impl<H: Host> Script<H> {
 
     /// Zeek's `HTTP::get_file_handle` for the current record.
     fn file_handle(&mut self, is_orig: bool) -> Option<String> {
-        let conn = self.conn.clone();
-        let h = self.http()?;
+        let (idx, rid) = self.c_http?;
+        let conn = &self.conn;
+        let h = self.pending.get(&idx).filter(|r| r.rid == rid)?;
         Some(if h.range_request && !is_orig {
             // Parts of one resource requested in ranges are pieces of the same file.
             let uri = h.uri.as_deref().unwrap_or(b"/<missed_request>");
@@ -383,10 +402,11 @@ impl<H: Host> Script<H> {
             } else {
                 h.resp_mime_depth
             };
-            format!(
-                "HTTP|{:.6}|{}|{}|{}|{}",
-                conn.start, is_orig, h.trans_depth, depth, conn.uid
-            )
+            // format!("HTTP|{:.6}|{}|{}|{}|{}", start, is_orig, trans_depth, depth, uid)
+            let mut s = String::with_capacity(self.handle_prefix.len() + conn.uid.len() + 32);
+            s.push_str(&self.handle_prefix);
+            let _ = write!(s, "{}|{}|{}|{}", is_orig, h.trans_depth, depth, conn.uid);
+            s
         })
     }
 
@@ -421,8 +441,8 @@ impl<H: Host> Script<H> {
                 }
             }
         }
-        let hint = self.entity_type[dir(is_orig)].clone();
-        let file = self.host.file_begin(is_orig, hint.as_deref(), size);
+        let hint = self.entity_type[dir(is_orig)].as_deref();
+        let file = self.host.file_begin(is_orig, hint, size);
         OpenFile {
             entity,
             fuid: id,
@@ -495,6 +515,13 @@ impl<H: Host> Script<H> {
         if let Some(handle) = file.handle {
             if file.sniffing {
                 let want = BOF_SIZE - file.bof.len();
+                if file.bof.capacity() == 0 {
+                    // Most files are small: collect what this file can give in one allocation.
+                    let cap = file
+                        .size
+                        .map_or(BOF_SIZE, |s| s.min(BOF_SIZE as u64) as usize);
+                    file.bof.reserve_exact(cap.max(data.len().min(BOF_SIZE)));
+                }
                 file.bof.extend_from_slice(&data[..want.min(data.len())]);
                 if file.bof.len() >= BOF_SIZE {
                     self.sniff_file(is_orig, &mut file);
@@ -543,7 +570,7 @@ impl<H: Host> Script<H> {
         let pending = std::mem::take(&mut self.pending);
         for (idx, info) in pending {
             if idx != 0 {
-                self.write(&info);
+                self.write(info);
             }
         }
     }

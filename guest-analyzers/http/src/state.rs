@@ -69,7 +69,9 @@ pub struct Http {
     request_state: RequestState,
     reply_state: ReplyState,
     num_requests: u64,
-    unanswered: VecDeque<Vec<u8>>,
+    /// Requests waiting for their reply: whether each was a HEAD request (Zeek keeps the
+    /// method; only this test of it is ever made).
+    unanswered: VecDeque<bool>,
     connect_request: bool,
     /// A 2xx reply to CONNECT or a 101 upgrade: the rest is another protocol.
     tunnel: bool,
@@ -428,7 +430,7 @@ impl Http {
         if self.unanswered.len() >= MAX_UNANSWERED {
             self.unanswered.pop_front();
         }
-        self.unanswered.push_back(r.method.to_vec());
+        self.unanswered.push_back(method_is(r.method, b"HEAD"));
         // HTTP_Request().
         self.confirm(sink);
         if method_is(r.method, b"CONNECT") {
@@ -503,11 +505,7 @@ impl Http {
 
     /// Zeek's `ExpectReplyMessageBody`: no body for HEAD, 1xx, 204 and 304.
     fn expect_reply_body(&self) -> Expect {
-        if self
-            .unanswered
-            .front()
-            .is_some_and(|m| method_is(m, b"HEAD"))
-        {
+        if self.unanswered.front() == Some(&true) {
             return Expect::NotExpected;
         }
         let code = self.s.reply_code;
@@ -542,7 +540,12 @@ impl Http {
             link: &mut d.link,
             s: &mut self.s,
         };
-        *slot = Some(Message::new(is_orig, expect, header_len, &mut cx));
+        let old = slot.take();
+        let mut m = Message::new(is_orig, expect, header_len, &mut cx);
+        if let Some(old) = old {
+            m.reuse(old);
+        }
+        *slot = Some(m);
     }
 
     /// The reply to an HTTP/0.9 request: no status line, every byte is body.

@@ -22,8 +22,8 @@ impl Host for Rec {
     fn network_time(&mut self) -> f64 {
         1.0
     }
-    fn log(&mut self, info: &Info) {
-        self.rows.push(info.clone());
+    fn log(&mut self, info: Info) {
+        self.rows.push(info);
     }
     fn raise(&mut self, ev: &Event<'_>) {
         if let Some((name, args)) = crate::event_args(ev) {

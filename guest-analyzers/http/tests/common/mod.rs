@@ -373,8 +373,8 @@ impl Host for Recording {
     fn network_time(&mut self) -> f64 {
         self.now
     }
-    fn log(&mut self, info: &Info) {
-        self.rows.push(info.clone());
+    fn log(&mut self, info: Info) {
+        self.rows.push(info);
     }
     fn raise(&mut self, ev: &Event<'_>) {
         if let Some((name, args)) = http::event_args(ev) {
