@@ -75,6 +75,30 @@ impl From<&IpAddress> for std::net::IpAddr {
     }
 }
 
+impl crate::types::ConnInfo {
+    /// A connection as it is when first seen: `uid`, its id and start time, nothing counted
+    /// yet (no bytes, packets, state, history, services, tunnels; not local). For tests,
+    /// fuzz targets and tools that drive an analyzer without the host.
+    pub fn fresh(uid: impl Into<String>, id: crate::types::ConnId, start: f64) -> Self {
+        crate::types::ConnInfo {
+            uid: uid.into(),
+            id,
+            start,
+            duration: 0.0,
+            orig_bytes: 0,
+            resp_bytes: 0,
+            orig_pkts: 0,
+            resp_pkts: 0,
+            conn_state: String::new(),
+            history: String::new(),
+            service: Vec::new(),
+            local_orig: false,
+            local_resp: false,
+            tunnel_parents: Vec::new(),
+        }
+    }
+}
+
 impl Port {
     pub fn tcp(number: u16) -> Self {
         Port {

@@ -177,27 +177,16 @@ pub fn connections(trace: &str, ignore_checksums: bool) -> Vec<Conn> {
         } else {
             Transport::Udp
         };
-        let info = ConnInfo {
-            uid: format!("C{}", conns.len()),
-            id: ConnId {
+        let info = ConnInfo::fresh(
+            format!("C{}", conns.len()),
+            ConnId {
                 orig_h: IpAddress::from(oh),
                 orig_p: Port { number: op, proto },
                 resp_h: IpAddress::from(rh),
                 resp_p: Port { number: rp, proto },
             },
-            start: p.ts,
-            duration: 0.0,
-            orig_bytes: 0,
-            resp_bytes: 0,
-            orig_pkts: 0,
-            resp_pkts: 0,
-            conn_state: String::new(),
-            history: String::new(),
-            service: Vec::new(),
-            local_orig: false,
-            local_resp: false,
-            tunnel_parents: Vec::new(),
-        };
+            p.ts,
+        );
         conns.push(Conn {
             info,
             tcp: p.tcp,

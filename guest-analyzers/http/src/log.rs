@@ -169,27 +169,16 @@ mod tests {
 
     #[test]
     fn row_has_one_value_per_scalar_column() {
-        let conn = ConnInfo {
-            uid: "C1".into(),
-            id: ConnId {
+        let conn = ConnInfo::fresh(
+            "C1",
+            ConnId {
                 orig_h: IpAddress::V4((10, 0, 0, 1)),
                 orig_p: Port::tcp(1234),
                 resp_h: IpAddress::V4((10, 0, 0, 2)),
                 resp_p: Port::tcp(80),
             },
-            start: 1.0,
-            duration: 0.0,
-            orig_bytes: 0,
-            resp_bytes: 0,
-            orig_pkts: 0,
-            resp_pkts: 0,
-            conn_state: String::new(),
-            history: String::new(),
-            service: vec![],
-            local_orig: false,
-            local_resp: false,
-            tunnel_parents: vec![],
-        };
+            1.0,
+        );
         let mut info = Info::default();
         info.resp_fuids = Some(vec!["Fa".into(), "Fb".into()]);
         let row = row(&conn, &info);

@@ -115,27 +115,16 @@ fn conn_info(c: &Conn) -> ConnInfo {
             IpAddress::V6((s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]))
         }
     };
-    ConnInfo {
-        uid: "CbenchUid0000000001".into(),
-        id: ConnId {
+    ConnInfo::fresh(
+        "CbenchUid0000000001",
+        ConnId {
             orig_h: ip(c.orig.0),
             orig_p: Port::tcp(c.orig.1),
             resp_h: ip(c.resp.0),
             resp_p: Port::tcp(c.resp.1),
         },
-        start: c.start,
-        duration: 0.0,
-        orig_bytes: 0,
-        resp_bytes: 0,
-        orig_pkts: 0,
-        resp_pkts: 0,
-        conn_state: String::new(),
-        history: String::new(),
-        service: vec![],
-        local_orig: false,
-        local_resp: false,
-        tunnel_parents: vec![],
-    }
+        c.start,
+    )
 }
 
 /// One connection as the component runs it (rows and events dropped at the end of each call).

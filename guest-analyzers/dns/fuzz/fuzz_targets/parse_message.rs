@@ -10,27 +10,22 @@ use sandpiper_sdk::types::{ConnId, ConnInfo, IpAddress, Port, Transport};
 
 fn conn(tcp: bool, resp_port: u16) -> ConnInfo {
     let proto = if tcp { Transport::Tcp } else { Transport::Udp };
-    ConnInfo {
-        uid: "Cfuzz".into(),
-        id: ConnId {
+    ConnInfo::fresh(
+        "Cfuzz",
+        ConnId {
             orig_h: IpAddress::V4((10, 0, 0, 1)),
-            orig_p: Port { number: 40000, proto },
+            orig_p: Port {
+                number: 40000,
+                proto,
+            },
             resp_h: IpAddress::V4((10, 0, 0, 2)),
-            resp_p: Port { number: resp_port, proto },
+            resp_p: Port {
+                number: resp_port,
+                proto,
+            },
         },
-        start: 0.0,
-        duration: 0.0,
-        orig_bytes: 0,
-        resp_bytes: 0,
-        orig_pkts: 0,
-        resp_pkts: 0,
-        conn_state: String::new(),
-        history: String::new(),
-        service: Vec::new(),
-        local_orig: false,
-        local_resp: false,
-        tunnel_parents: Vec::new(),
-    }
+        0.0,
+    )
 }
 
 /// Builds what the host would get, so row and event construction is exercised too.
@@ -49,11 +44,18 @@ fuzz_target!(|data: &[u8]| {
     // One message, every option combination.
     for netbios in [false, true] {
         for skip in [false, true] {
-            let opts = Options { netbios, udp: true, skip_all_auth: skip, skip_all_addl: skip };
+            let opts = Options {
+                netbios,
+                udp: true,
+                skip_all_auth: skip,
+                skip_all_addl: skip,
+            };
             let _ = parse_message(data, &opts);
         }
     }
-    let Some((&ctl, rest)) = data.split_first() else { return };
+    let Some((&ctl, rest)) = data.split_first() else {
+        return;
+    };
     let port = [53, 137, 5353, 5355][usize::from(ctl & 3)];
     let step = usize::from(ctl >> 2) + 1;
 

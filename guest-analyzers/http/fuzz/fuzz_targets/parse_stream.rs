@@ -47,27 +47,16 @@ impl Host for Checked {
 }
 
 fn conn() -> ConnInfo {
-    ConnInfo {
-        uid: "CFuzz".into(),
-        id: ConnId {
+    ConnInfo::fresh(
+        "CFuzz",
+        ConnId {
             orig_h: IpAddress::V4((10, 0, 0, 1)),
             orig_p: Port::tcp(40000),
             resp_h: IpAddress::V4((10, 0, 0, 2)),
             resp_p: Port::tcp(80),
         },
-        start: 1.0,
-        duration: 0.0,
-        orig_bytes: 0,
-        resp_bytes: 0,
-        orig_pkts: 0,
-        resp_pkts: 0,
-        conn_state: String::new(),
-        history: String::new(),
-        service: vec![],
-        local_orig: false,
-        local_resp: false,
-        tunnel_parents: vec![],
-    }
+        1.0,
+    )
 }
 
 fuzz_target!(|input: &[u8]| {
@@ -95,7 +84,11 @@ fuzz_target!(|input: &[u8]| {
             2 => http.end_of_data(is_orig, &mut script),
             _ => http.deliver(is_orig, chunk, &mut script),
         }
-        rest = if (ctl >> 1) & 3 == 0 || (ctl >> 1) & 3 == 3 { after } else { tail };
+        rest = if (ctl >> 1) & 3 == 0 || (ctl >> 1) & 3 == 3 {
+            after
+        } else {
+            tail
+        };
     }
     http.finish(&mut script);
     script.finalize();
