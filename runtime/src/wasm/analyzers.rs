@@ -19,13 +19,14 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use wasmtime::component::ResourceAny;
+use wasmtime::Store;
 
 use super::bindings::guest::analyzer::Guest;
 use super::bindings::types::ConnInfo;
 use super::dpd::{Dpd, SIGNATURE_WINDOW};
 use super::failures::FailureConn;
 use super::handlers::{conn_info, EventBus};
-use super::host::CallState;
+use super::host::{CallState, HostState};
 use super::manifest::{Isolation, Kind};
 use super::runtime::{arm, classify, Exports, Failure, Instance, LoadedModule, WasmRuntime};
 use crate::engine::{Logs, TcpPayload};
@@ -124,6 +125,10 @@ pub struct Analyzers {
 
 /// Default bound of payload reassembly memory over all connections.
 pub const MEMORY_LIMIT: usize = 256 << 20;
+
+/// One export call on a session (deliver, gap, end-of-data, finish).
+type SessionCall<'a> =
+    dyn Fn(&Guest, &mut Store<HostState>, ResourceAny) -> wasmtime::Result<()> + 'a;
 
 /// A session call that failed, with what is needed to report it.
 struct CallFailure {
@@ -369,11 +374,7 @@ impl Analyzers {
         ci: u32,
         k: usize,
         ts: i64,
-        f: impl FnOnce(
-            &Guest,
-            &mut wasmtime::Store<super::host::HostState>,
-            ResourceAny,
-        ) -> wasmtime::Result<()>,
+        f: impl FnOnce(&Guest, &mut Store<HostState>, ResourceAny) -> wasmtime::Result<()>,
     ) -> Option<Result<CallState, CallFailure>> {
         let st = self.conns[ci as usize].as_ref()?;
         let s = st.sessions.get(k)?;
@@ -508,19 +509,26 @@ impl Analyzers {
         logs: &mut Logs,
         ts: i64,
     ) {
+        self.call_each(c, ci, ts, bus, logs, &|g, store, h| match piece {
+            Piece::Data(d) => g.session().call_deliver(store, h, is_orig, d),
+            Piece::Gap(len) => g.session().call_gap(store, h, is_orig, len),
+        });
+    }
+
+    /// Makes the same call on every session of the connection, in order, handling each
+    /// result (a session that fails or reports a violation is removed as it goes).
+    fn call_each(
+        &mut self,
+        c: &mut Conn,
+        ci: u32,
+        ts: i64,
+        bus: &mut EventBus,
+        logs: &mut Logs,
+        f: &SessionCall<'_>,
+    ) {
         let mut k = 0;
-        while let Some(n) = self.conns[ci as usize].as_ref().map(|s| s.sessions.len()) {
-            if k >= n {
-                break;
-            }
-            let r = match piece {
-                Piece::Data(d) => self.call(ci, k, ts, |g, store, h| {
-                    g.session().call_deliver(store, h, is_orig, d)
-                }),
-                Piece::Gap(len) => self.call(ci, k, ts, |g, store, h| {
-                    g.session().call_gap(store, h, is_orig, len)
-                }),
-            };
+        while k < self.session_count(ci) {
+            let r = self.call(ci, k, ts, f);
             k = self.after_call(c, ci, k, r, bus, logs, ts);
         }
     }
@@ -887,13 +895,9 @@ impl Analyzers {
         self.flush(c, ci, 1 - d, bus, logs);
         self.flush(c, ci, d, bus, logs);
         let is_orig = d == 0;
-        let mut k = 0;
-        while k < self.session_count(ci) {
-            let r = self.call(ci, k, ts, |g, store, h| {
-                g.session().call_end_of_data(store, h, is_orig)
-            });
-            k = self.after_call(c, ci, k, r, bus, logs, ts);
-        }
+        self.call_each(c, ci, ts, bus, logs, &|g, store, h| {
+            g.session().call_end_of_data(store, h, is_orig)
+        });
     }
 
     /// One UDP datagram: delivered as it is.
@@ -941,11 +945,9 @@ impl Analyzers {
             self.flush(c, ci, first, bus, logs);
             self.flush(c, ci, 1 - first, bus, logs);
         }
-        let mut k = 0;
-        while k < self.session_count(ci) {
-            let r = self.call(ci, k, ts, |g, store, h| g.session().call_finish(store, h));
-            k = self.after_call(c, ci, k, r, bus, logs, ts);
-        }
+        self.call_each(c, ci, ts, bus, logs, &|g, store, h| {
+            g.session().call_finish(store, h)
+        });
         self.free_state(c, ci);
     }
 
