@@ -42,12 +42,15 @@ fn main() {
         let ws_dir = root.join(ws);
         watch_sources(&ws_dir);
         let members = members(&ws_dir);
+        let dest = target.join(dest);
+        fs::create_dir_all(&dest).unwrap();
+        for (name, guest_dir) in foreign_guests(&ws_dir, &members) {
+            build_foreign(&root, &name, &guest_dir, &dest);
+        }
         if members.is_empty() {
             continue;
         }
         build_workspace(&ws_dir, &wasm_target_dir);
-        let dest = target.join(dest);
-        fs::create_dir_all(&dest).unwrap();
         for (name, member_dir) in members {
             let wasm = wasm_target_dir
                 .join(GUEST_TARGET)
@@ -97,6 +100,56 @@ fn members(ws_dir: &Path) -> Vec<(String, PathBuf)> {
             (name, dir)
         })
         .collect()
+}
+
+/// Guests in other languages: a directory of the workspace that is not a cargo member and has a
+/// `build.sh` and a `module.toml`. The module's name is the directory's name.
+fn foreign_guests(ws_dir: &Path, members: &[(String, PathBuf)]) -> Vec<(String, PathBuf)> {
+    let Ok(entries) = fs::read_dir(ws_dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<(String, PathBuf)> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.join("build.sh").is_file() && p.join("module.toml").is_file())
+        .filter(|p| !members.iter().any(|(_, d)| d == p))
+        .filter_map(|p| Some((p.file_name()?.to_str()?.to_string(), p)))
+        .collect();
+    found.sort();
+    found
+}
+
+/// Runs a foreign guest's `build.sh`, which installs its language's toolchain under
+/// `$SANDPIPER_TOOLCHAINS` if missing (from npm or PyPI) and writes the component to
+/// `$OUT_WASM`; the component and its manifest are then copied into `dest`.
+fn build_foreign(root: &Path, name: &str, guest_dir: &Path, dest: &Path) {
+    let out_dir = root.join("target").join("wasm").join("foreign");
+    fs::create_dir_all(&out_dir).unwrap();
+    let out = out_dir.join(format!("{name}.wasm"));
+    let status = Command::new("bash")
+        .arg("build.sh")
+        .current_dir(guest_dir)
+        .env("OUT_WASM", &out)
+        .env("SANDPIPER_ROOT", root)
+        .env("SANDPIPER_WIT", root.join("wit"))
+        .env(
+            "SANDPIPER_TOOLCHAINS",
+            root.join("target").join("toolchains"),
+        )
+        .status()
+        .unwrap_or_else(|e| panic!("running {}/build.sh: {e}", guest_dir.display()));
+    if !status.success() {
+        panic!(
+            "building the guest {} failed ({}/build.sh); scripts/setup.sh installs what it needs",
+            name,
+            guest_dir.display()
+        );
+    }
+    copy(&out, &dest.join(format!("{name}.wasm")));
+    copy(
+        &guest_dir.join("module.toml"),
+        &dest.join(format!("{name}.toml")),
+    );
 }
 
 fn watch_sources(ws_dir: &Path) {

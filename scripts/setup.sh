@@ -3,7 +3,11 @@
 # what is missing, and runs `apt-get update` only when something is.
 set -euo pipefail
 
-packages=(libpcap-dev bro-aux tcpreplay tcpdump iproute2 python3-pip)
+packages=(libpcap-dev bro-aux tcpreplay tcpdump iproute2 python3-pip python3-venv nmap curl)
+# JavaScript guests are built with componentize-js (npm); any Node.js >= 18 will do.
+if ! command -v npm >/dev/null 2>&1; then
+    packages+=(nodejs npm)
+fi
 
 sudo_cmd=()
 if [ "$(id -u)" -ne 0 ]; then

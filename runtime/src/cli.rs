@@ -6,14 +6,6 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::scaffold::Template;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum FormatArg {
-    /// Zeek's tab-separated format with #-headers (default).
-    Tsv,
-    /// One JSON object per line, with Zeek's field names.
-    Json,
-}
-
 /// Passive network security monitor writing Zeek-compatible logs.
 #[derive(Debug, Parser)]
 #[command(
@@ -53,9 +45,22 @@ pub struct Args {
     #[arg(long = "logdir", value_name = "DIR", default_value = ".")]
     pub logdir: PathBuf,
 
-    /// Log format.
-    #[arg(long = "log-format", value_enum, default_value_t = FormatArg::Tsv)]
-    pub log_format: FormatArg,
+    /// Log writers, comma-separated: tsv (Zeek's tab-separated format with #-headers),
+    /// json (JSON lines with Zeek's field names) or the name of any log-writer module. The
+    /// first writes <path>.log, each further one <path>-<writer>.log beside it (e.g.
+    /// `tsv,json`: conn.log and conn-json.log).
+    #[arg(long = "log-format", value_name = "WRITERS", default_value = "tsv")]
+    pub log_format: String,
+
+    /// Log filters (Zeek's Log::Filter): a TOML file of [[filter]] entries naming a stream,
+    /// a writer, a file and the columns to include or exclude (see README).
+    #[arg(long = "log-config", value_name = "FILE")]
+    pub log_config: Option<PathBuf>,
+
+    /// Rotate every log each INTERVAL of network time (e.g. 1h, 30m, 90s) to Zeek's rotated
+    /// names, <path>.<open time %Y-%m-%d-%H-%M-%S>.log; the last files are rotated at exit.
+    #[arg(long = "rotate", value_name = "INTERVAL")]
+    pub rotate: Option<String>,
 
     /// Networks counted as local for local_orig/local_resp, as CIDR,CIDR,...;
     /// default: private and reserved address space, as in current Zeek.
@@ -175,6 +180,8 @@ pub enum CtlAction {
     Reload,
     /// Show the loaded modules, calls, fuel used, failures and quarantines.
     Status,
+    /// Rotate every log now (at the next packet), as the --rotate timer does.
+    Rotate,
 }
 
 #[derive(Debug, Subcommand)]

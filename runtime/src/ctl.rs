@@ -1,10 +1,12 @@
-//! The control socket: a Unix stream socket serving one-line commands, `reload` and `status`,
-//! for `sandpiper ctl`. The listener runs on its own thread; a reload request is handed to the
-//! module reload thread and answered with its summary.
+//! The control socket: a Unix stream socket serving one-line commands, `reload`, `status` and
+//! `rotate`, for `sandpiper ctl`. The listener runs on its own thread; a reload request is
+//! handed to the module reload thread and answered with its summary; a rotation request sets
+//! the flag the packet thread checks with every packet.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -24,6 +26,7 @@ impl CtlServer {
         path: &Path,
         reload: Option<Sender<Request>>,
         status: Arc<Mutex<String>>,
+        rotate: Arc<AtomicBool>,
     ) -> Result<CtlServer, String> {
         if path.exists() {
             if UnixStream::connect(path).is_ok() {
@@ -38,7 +41,7 @@ impl CtlServer {
             .name("ctl".into())
             .spawn(move || {
                 for conn in listener.incoming().flatten() {
-                    let _ = serve(conn, reload.as_deref(), &status);
+                    let _ = serve(conn, reload.as_deref(), &status, &rotate);
                 }
             })
             .map_err(|e| format!("control thread: {e}"))?;
@@ -58,6 +61,7 @@ fn serve(
     mut conn: UnixStream,
     reload: Option<&Mutex<Sender<Request>>>,
     status: &Mutex<String>,
+    rotate: &AtomicBool,
 ) -> std::io::Result<()> {
     conn.set_read_timeout(Some(Duration::from_secs(5)))?;
     let mut line = String::new();
@@ -80,7 +84,11 @@ fn serve(
             }
             None => "reload: no modules directory is being served".into(),
         },
-        other => format!("unknown command {other:?}: use reload or status"),
+        "rotate" => {
+            rotate.store(true, Ordering::Relaxed);
+            "rotate: every log is rotated with the next packet".into()
+        }
+        other => format!("unknown command {other:?}: use reload, status or rotate"),
     };
     conn.write_all(reply.as_bytes())?;
     if !reply.ends_with('\n') {

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::io;
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use crate::decode::frag::{FragOutcome, FragPool};
 use crate::decode::ip::{decode_ipv4, decode_ipv6, skip_ipv6_extensions};
@@ -14,9 +15,10 @@ use crate::decode::{
     Transport,
 };
 use crate::flow::ports::ServerPorts;
-use crate::flow::table::{ConnSink, ConnTable, PacketMeta, TableConfig, TcpOutcome};
+use crate::flow::table::{ConnEvent, ConnSink, ConnTable, PacketMeta, TableConfig, TcpOutcome};
 use crate::flow::uid::{Uid, UidGen};
 use crate::flow::Conn;
+use crate::log::manager::LogManager;
 use crate::log::{self, LogFormat, LogWriter, Value};
 use crate::site::LocalNets;
 
@@ -26,6 +28,8 @@ pub struct EngineConfig {
     pub ignore_checksums: bool,
     pub log_dir: PathBuf,
     pub format: LogFormat,
+    /// The logging framework; None: built-in writers of `format` under `log_dir`.
+    pub log_manager: Option<Arc<LogManager>>,
     pub local_nets: LocalNets,
     pub seed: Option<u64>,
     pub max_flows: usize,
@@ -39,6 +43,7 @@ impl Default for EngineConfig {
             ignore_checksums: false,
             log_dir: PathBuf::from("."),
             format: LogFormat::Tsv,
+            log_manager: None,
             local_nets: LocalNets::default(),
             seed: None,
             max_flows: 1_000_000,
@@ -65,8 +70,7 @@ const FRAG_TIMEOUT_US: i64 = 60_000_000;
 
 /// Log streams written by the fast path; files are created on their first row, as Zeek does.
 pub struct Logs {
-    dir: PathBuf,
-    format: LogFormat,
+    pub manager: Arc<LogManager>,
     local: LocalNets,
     conn: Option<Box<dyn LogWriter>>,
     weird: Option<Box<dyn LogWriter>>,
@@ -84,6 +88,8 @@ pub struct Logs {
 pub trait ConnObserver {
     /// A connection was logged.
     fn conn_done(&mut self, c: &Conn, local: &LocalNets);
+    /// A new connection, or a completed TCP handshake.
+    fn conn_event(&mut self, _ev: ConnEvent, _ts: i64, _c: &Conn, _local: &LocalNets) {}
     /// End of input: deliver what is pending and close what it writes.
     fn finish(&mut self) -> io::Result<()>;
     /// Whether payloads are analysed at all; when not, the engine skips payload handling.
@@ -119,10 +125,9 @@ pub struct TcpPayload<'a> {
 }
 
 impl Logs {
-    fn new(dir: PathBuf, format: LogFormat, local: LocalNets) -> Self {
+    fn new(manager: Arc<LogManager>, local: LocalNets) -> Self {
         Logs {
-            dir,
-            format,
+            manager,
             local,
             conn: None,
             weird: None,
@@ -143,7 +148,7 @@ impl Logs {
             Stream::Weird => (&mut self.weird, log::weird::SCHEMA),
         };
         if slot.is_none() {
-            match log::open_writer(&self.dir, schema, self.format) {
+            match self.manager.open(schema) {
                 Ok(w) => *slot = Some(w),
                 Err(e) => {
                     self.error = Some(e);
@@ -170,6 +175,9 @@ impl Logs {
             .flatten()
         {
             w.finish()?;
+        }
+        if let Err(e) = self.manager.finish_all() {
+            self.error.get_or_insert(e);
         }
         match self.error.take() {
             Some(e) => Err(e),
@@ -257,6 +265,12 @@ impl ConnSink for Logs {
         }
     }
 
+    fn conn_event(&mut self, ev: ConnEvent, ts: i64, c: &Conn) {
+        if let Some(o) = self.observer.as_mut() {
+            o.conn_event(ev, ts, c, &self.local);
+        }
+    }
+
     fn weird(&mut self, ts: i64, c: Option<&Conn>, name: &'static str, addl: &str) {
         match c {
             Some(c) => self.conn_weird(ts, c, name, addl, log::weird::source_of(name)),
@@ -320,7 +334,11 @@ impl Engine {
                 ServerPorts::default(),
             ),
             frags: FragPool::new(cfg.frag_max_bytes, FRAG_MAX_DATAGRAMS, FRAG_TIMEOUT_US),
-            logs: Logs::new(cfg.log_dir, cfg.format, cfg.local_nets),
+            logs: Logs::new(
+                cfg.log_manager
+                    .unwrap_or_else(|| LogManager::native(&cfg.log_dir, cfg.format)),
+                cfg.local_nets,
+            ),
             stats: Stats::default(),
             last_frag_expire: i64::MIN,
             ip_tunnels: HashMap::new(),
@@ -336,6 +354,7 @@ impl Engine {
 
     /// Processes one captured frame. `wire_len` is the frame's length on the wire.
     pub fn packet(&mut self, ts: i64, dlt: i32, data: &[u8], wire_len: u32) {
+        self.logs.manager.observe(ts);
         self.stats.packets += 1;
         self.stats.bytes += data.len() as u64;
         self.table.advance(ts, &mut self.logs);

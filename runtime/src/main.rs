@@ -11,10 +11,11 @@ use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use sandpiper::capture::{self, EndReason, PacketHandler};
-use sandpiper::cli::{Args, Command, CtlAction, FormatArg, ModuleCommand};
+use sandpiper::cli::{Args, Command, CtlAction, ModuleCommand};
 use sandpiper::ctl::{self, CtlServer};
 use sandpiper::engine::{Engine, EngineConfig};
-use sandpiper::log::LogFormat;
+use sandpiper::log::config::{parse_interval, LogConfig};
+use sandpiper::log::manager::{FormatProvider, LogManager};
 use sandpiper::scaffold::{self, Template};
 use sandpiper::site::LocalNets;
 use sandpiper::wasm::analyzers::Analyzers;
@@ -25,6 +26,7 @@ use sandpiper::wasm::monitor::Monitor;
 use sandpiper::wasm::reload::Reloader;
 use sandpiper::wasm::runtime::WasmRuntime;
 use sandpiper::wasm::streams::GuestLogs;
+use sandpiper::wasm::writers::WriterModules;
 
 /// Feeds the engine and moves the progress bar every so many packets.
 struct Feed<'a> {
@@ -60,11 +62,34 @@ impl PacketHandler for Feed<'_> {
     }
 }
 
-fn log_format(args: &Args) -> LogFormat {
-    match args.log_format {
-        FormatArg::Tsv => LogFormat::Tsv,
-        FormatArg::Json => LogFormat::Json,
+/// The logging framework: the writers of `--log-format`, the filters of `--log-config`,
+/// rotation; log-writer modules among `modules` are the formats.
+fn log_manager(
+    args: &Args,
+    writers: Option<Arc<WriterModules>>,
+) -> Result<Arc<LogManager>, String> {
+    let formats: Vec<String> = args
+        .log_format
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    if formats.is_empty() {
+        return Err("--log-format: name at least one writer, e.g. tsv".into());
     }
+    let config = match &args.log_config {
+        Some(f) => LogConfig::load(formats, f)?,
+        None => LogConfig::new(formats),
+    };
+    let rotate = args
+        .rotate
+        .as_deref()
+        .map(parse_interval)
+        .transpose()
+        .map_err(|e| format!("--rotate: {e}"))?;
+    let provider = writers.map(|w| w as Arc<dyn FormatProvider>);
+    LogManager::new(&args.logdir, config, provider, rotate)
+        .map_err(|e| format!("--log-format: {e}"))
 }
 
 fn wasm_runtime(args: &Args) -> Result<Arc<WasmRuntime>, String> {
@@ -175,6 +200,7 @@ fn run(args: Args) -> Result<(), String> {
         let cmd = match action {
             CtlAction::Reload => "reload",
             CtlAction::Status => "status",
+            CtlAction::Rotate => "rotate",
         };
         print!("{}", ctl::request(socket, cmd)?);
         return Ok(());
@@ -208,33 +234,44 @@ fn run(args: Args) -> Result<(), String> {
             .map_err(|e| format!("signal setup: {e}"))?;
     }
 
+    // Modules are compiled (or loaded from the artifact cache) before the first packet; the
+    // log writers among them format every log, so they come before the engine.
+    let rt = wasm_runtime(&args)?;
+    let modules = load_modules(&args, &rt)?;
+    let writers = modules
+        .as_ref()
+        .map(|(set, _)| Arc::new(WriterModules::new(rt.clone(), &set.loaded)))
+        .filter(|w| !w.is_empty());
+    let logs = log_manager(&args, writers.clone())?;
+
     let local_nets_for_wasm = local_nets.clone();
     let mut engine = Engine::new(EngineConfig {
         ignore_checksums: args.ignore_checksums,
         log_dir: args.logdir.clone(),
-        format: log_format(&args),
+        log_manager: Some(logs.clone()),
         local_nets,
         seed: args.seed,
         max_flows: args.max_flows,
         ..EngineConfig::default()
     });
 
-    // Modules are compiled (or loaded from the artifact cache) before the first packet.
-    let rt = wasm_runtime(&args)?;
-    let mut _ctl = None;
     let ctl_path = args
         .ctl_socket
         .clone()
         .unwrap_or_else(|| args.logdir.join("sandpiper.ctl"));
-    if let Some((set, dir)) = load_modules(&args, &rt)? {
+    let status = Arc::new(std::sync::Mutex::new(String::from("no modules loaded\n")));
+    let mut reload_requests = None;
+    if let Some((set, dir)) = modules {
         let policy = QuarantinePolicy {
             threshold: args.quarantine_after,
             window_secs: args.quarantine_window,
         };
-        let failures = FailureLog::new(args.logdir.clone(), log_format(&args), policy);
-        let logs = GuestLogs::new(args.logdir.clone(), log_format(&args));
-        let mut bus = EventBus::new(rt.clone(), &set.loaded, failures, logs);
+        let failures = FailureLog::new(logs.clone(), policy);
+        let guest_logs = GuestLogs::new(logs.clone());
+        let mut bus = EventBus::new(rt.clone(), &set.loaded, failures, guest_logs);
         bus.batch_events = args.event_batch as usize;
+        bus.status = status.clone();
+        bus.writers = writers.clone();
         // Hot reload: file watch, SIGHUP and `sandpiper ctl reload` all rescan the directory.
         let hup = Arc::new(AtomicBool::new(false));
         signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&hup))
@@ -244,15 +281,19 @@ fn run(args: Args) -> Result<(), String> {
             Err(e) => eprintln!("sandpiper: warning: hot reload is off: {e}"),
         }
         bus.publish_status();
-        let requests = bus.reloader.as_ref().map(|r| r.requests.clone());
-        match CtlServer::start(&ctl_path, requests, bus.status.clone()) {
-            Ok(s) => _ctl = Some(s),
-            Err(e) => eprintln!("sandpiper: warning: no control socket: {e}"),
-        }
+        reload_requests = bus.reloader.as_ref().map(|r| r.requests.clone());
         let mut analyzers = Analyzers::new(rt.clone(), &set.loaded, local_nets_for_wasm);
         analyzers.memory_limit = args.reassembly_memory << 20;
         engine.set_observer(Box::new(Monitor::new(bus, analyzers)));
     }
+
+    let _ctl = match CtlServer::start(&ctl_path, reload_requests, status, logs.rotate_request()) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            eprintln!("sandpiper: warning: no control socket: {e}");
+            None
+        }
+    };
 
     let started = Instant::now();
     let show_bar = !args.quiet && std::io::stderr().is_terminal() && live.is_none();
@@ -316,6 +357,9 @@ fn run(args: Args) -> Result<(), String> {
             stats.packets as f64 / secs / 1e3,
             args.logdir.display()
         );
+        if let Some(used) = writers.as_ref().map(|w| w.used()).filter(|u| !u.is_empty()) {
+            line.push_str(&format!(" (log writers: {})", used.join(", ")));
+        }
         if let Some(ls) = live_stats {
             line.push_str(&format!(
                 "; capture: {} received, {} dropped, {} dropped by interface",

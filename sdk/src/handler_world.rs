@@ -17,6 +17,8 @@ pub mod handler_bindings {
     });
 }
 
+pub use handler_bindings::sandpiper::monitor::{notice, timers};
+
 use crate::types::Event;
 
 /// An event handler ("script"). One value lives per instance; the host calls `handle` with

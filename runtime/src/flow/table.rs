@@ -24,6 +24,18 @@ pub trait ConnSink {
     /// before logging it.
     fn conn_done(&mut self, conn: &mut Conn);
     fn weird(&mut self, ts: i64, conn: Option<&Conn>, name: &'static str, addl: &str);
+    /// A moment of a connection's life that event handlers may follow (Zeek's core events).
+    fn conn_event(&mut self, _ev: ConnEvent, _ts: i64, _conn: &Conn) {}
+}
+
+/// Core connection events, as Zeek raises them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnEvent {
+    /// The first packet of a connection (after any orientation flip): `new_connection`.
+    New,
+    /// A TCP handshake completed (both endpoints left the handshake states):
+    /// `connection_established`.
+    Established,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -254,12 +266,13 @@ impl ConnTable {
         ip_proto: u8,
         kind: ConnKind,
         inactivity: i64,
+        flip: bool,
         sink: &mut dyn ConnSink,
     ) -> u32 {
         while self.map.len() >= self.cfg.max_flows.max(1) {
             self.evict_one(sink);
         }
-        let conn = Conn {
+        let mut conn = Conn {
             uid: self.uids.next_uid(),
             orig_h: src,
             orig_p: sport,
@@ -281,6 +294,10 @@ impl ConnTable {
             analysis: super::Analysis::Undecided,
             tunnel_parents: meta.tunnel_parent.into_iter().collect(),
         };
+        if flip {
+            conn.flip();
+        }
+        sink.conn_event(ConnEvent::New, meta.ts, &conn);
         let slot = match self.free.pop() {
             Some(i) => {
                 let s = &mut self.slots[i as usize];
@@ -373,12 +390,10 @@ impl ConnTable {
                     6,
                     ConnKind::Tcp(Box::default()),
                     TCP_HANDSHAKE_INACTIVITY,
+                    flip,
                     sink,
                 );
                 self.schedule(slot, meta.ts + TCP_SYN_TIMEOUT, TimerKind::TcpExpire);
-                if flip {
-                    self.conn_mut(slot).flip();
-                }
                 (slot, !flip)
             }
         };
@@ -416,6 +431,7 @@ impl ConnTable {
 
         if fx.handshake_done {
             self.slots[slot as usize].inactivity = TCP_INACTIVITY;
+            sink.conn_event(ConnEvent::Established, meta.ts, self.conn_mut(slot));
         }
         for w in fx.weirds.into_iter().flatten() {
             self.report(slot, meta.ts, w, sink);
@@ -485,11 +501,9 @@ impl ConnTable {
                     17,
                     ConnKind::Udp(DatagramConn::default()),
                     UDP_INACTIVITY,
+                    flip,
                     sink,
                 );
-                if flip {
-                    self.conn_mut(slot).flip();
-                }
                 (slot, !flip)
             }
         };
@@ -556,6 +570,7 @@ impl ConnTable {
                     proto,
                     ConnKind::Icmp(DatagramConn::default()),
                     ICMP_INACTIVITY,
+                    false,
                     sink,
                 );
                 (slot, true)
@@ -596,6 +611,7 @@ impl ConnTable {
                     ip.proto,
                     ConnKind::Other(DatagramConn::default()),
                     OTHER_INACTIVITY,
+                    false,
                     sink,
                 );
                 (slot, true)

@@ -6,12 +6,25 @@ use super::{write_micros, write_subnet, LogWriter, Schema, Value};
 
 pub struct JsonWriter<W: Write> {
     out: W,
-    /// `"name":` for each column, escaped once when the writer is created.
-    keys: Vec<Box<[u8]>>,
+    rows: JsonRows,
 }
 
 impl<W: Write + Send> JsonWriter<W> {
     pub fn new(out: W, schema: &Schema) -> Self {
+        JsonWriter {
+            out,
+            rows: JsonRows::new(schema),
+        }
+    }
+}
+
+/// Formats rows of one schema: `"name":` for each column is escaped once, up front.
+pub struct JsonRows {
+    keys: Vec<Box<[u8]>>,
+}
+
+impl JsonRows {
+    pub fn new(schema: &Schema) -> Self {
         let keys = schema
             .fields
             .iter()
@@ -23,7 +36,25 @@ impl<W: Write + Send> JsonWriter<W> {
                 k.into_boxed_slice()
             })
             .collect();
-        JsonWriter { out, keys }
+        JsonRows { keys }
+    }
+
+    /// Writes one row as a JSON object and a newline; unset columns are left out.
+    pub fn write_row(&self, out: &mut impl Write, row: &[Value<'_>]) -> io::Result<()> {
+        let mut first = true;
+        out.write_all(b"{")?;
+        for (key, v) in self.keys.iter().zip(row) {
+            if matches!(v, Value::Unset) {
+                continue;
+            }
+            if !first {
+                out.write_all(b",")?;
+            }
+            first = false;
+            out.write_all(key)?;
+            write_json_value(out, v)?;
+        }
+        out.write_all(b"}\n")
     }
 }
 
@@ -96,20 +127,7 @@ fn write_json_value(out: &mut impl Write, v: &Value<'_>) -> io::Result<()> {
 
 impl<W: Write + Send> LogWriter for JsonWriter<W> {
     fn write_row(&mut self, row: &[Value<'_>]) -> io::Result<()> {
-        let mut first = true;
-        self.out.write_all(b"{")?;
-        for (key, v) in self.keys.iter().zip(row) {
-            if matches!(v, Value::Unset) {
-                continue;
-            }
-            if !first {
-                self.out.write_all(b",")?;
-            }
-            first = false;
-            self.out.write_all(key)?;
-            write_json_value(&mut self.out, v)?;
-        }
-        self.out.write_all(b"}\n")
+        self.rows.write_row(&mut self.out, row)
     }
 
     fn finish(&mut self) -> io::Result<()> {

@@ -1,20 +1,23 @@
 //! The logging interface: typed schemas, borrowed values, and writers.
 //!
-//! A log stream has a path ("conn") and a schema (field names and Zeek types).
-//! Rows are slices of borrowed [`Value`]s; a [`LogWriter`] turns them into bytes
-//! (Zeek TSV or JSON lines) into a buffered sink. Later issues move the
-//! formatting into Wasm writer components behind this same trait.
+//! A log stream has a path ("conn") and a schema (field names and Zeek types). Rows are
+//! slices of borrowed [`Value`]s. Streams are opened through the logging framework
+//! ([`manager::LogManager`]), which sends each row to the stream's filters ([`config`]): a
+//! format ([`format`]: the built-in Zeek TSV and JSON, or a log-writer component) writing a
+//! file the host owns and rotates ([`file`]).
 
+pub mod config;
 pub mod conn;
+pub mod file;
+pub mod format;
 pub mod json;
+pub mod manager;
 pub mod tsv;
 pub mod weird;
 
 use std::borrow::Cow;
-use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
 
 /// The Zeek types a set or vector column can hold, and the scalar column types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -296,32 +299,8 @@ pub trait LogWriter: Send {
     fn finish(&mut self) -> io::Result<()>;
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogFormat {
-    Tsv,
-    Json,
-}
-
-/// Opens a writer of `format` for `schema` under `dir`.
-///
-/// The schema must pass [`Schema::validate`]; otherwise the error is `InvalidInput`.
-pub fn open_writer(
-    dir: &Path,
-    schema: Schema,
-    format: LogFormat,
-) -> io::Result<Box<dyn LogWriter>> {
-    schema
-        .validate()
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-    let path: PathBuf = dir.join(format!("{}.log", schema.path));
-    let file = File::create(&path)
-        .map_err(|e| io::Error::new(e.kind(), format!("cannot create {}: {e}", path.display())))?;
-    let out = BufWriter::with_capacity(256 * 1024, file);
-    Ok(match format {
-        LogFormat::Tsv => Box::new(tsv::TsvWriter::new(out, &schema)?),
-        LogFormat::Json => Box::new(json::JsonWriter::new(out, &schema)),
-    })
-}
+/// The built-in formats (`--log-format tsv|json` without writer components).
+pub type LogFormat = format::Builtin;
 
 /// Formats microseconds as seconds with six decimals, as Zeek prints time/interval.
 pub fn write_micros(out: &mut impl Write, us: i64) -> io::Result<()> {
@@ -451,8 +430,9 @@ mod tests {
         ] {
             assert!(Schema::new("p", bad_fields).validate().is_err());
         }
-        let dir = std::env::temp_dir();
-        let err = match open_writer(&dir, Schema::new("../escape", Vec::new()), LogFormat::Tsv) {
+        let dir = tempfile::tempdir().unwrap();
+        let manager = manager::LogManager::native(dir.path(), format::Builtin::Tsv);
+        let err = match manager.open(Schema::new("../escape", Vec::new())) {
             Err(e) => e,
             Ok(_) => panic!("opened a writer outside the log directory"),
         };

@@ -13,22 +13,42 @@ pub struct TsvWriter<W: Write> {
 impl<W: Write + Send> TsvWriter<W> {
     /// Writes the header for `schema` and returns a writer for its rows.
     pub fn new(mut out: W, schema: &Schema) -> io::Result<Self> {
-        write!(
-            out,
-            "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\t{}\n#open\t{}\n#fields",
-            schema.path,
-            super::zeek_timestamp_now()
-        )?;
-        for f in schema.fields.iter() {
-            write!(out, "\t{}", f.name)?;
-        }
-        out.write_all(b"\n#types")?;
-        for f in schema.fields.iter() {
-            write!(out, "\t{}", f.ty.zeek_name())?;
-        }
-        out.write_all(b"\n")?;
+        write_header(&mut out, schema, &super::zeek_timestamp_now())?;
         Ok(TsvWriter { out, closed: false })
     }
+}
+
+/// Writes the `#`-header of a file of `schema`, with `open` as the `#open` stamp.
+pub fn write_header(out: &mut impl Write, schema: &Schema, open: &str) -> io::Result<()> {
+    write!(
+        out,
+        "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\t{}\n#open\t{}\n#fields",
+        schema.path, open
+    )?;
+    for f in schema.fields.iter() {
+        write!(out, "\t{}", f.name)?;
+    }
+    out.write_all(b"\n#types")?;
+    for f in schema.fields.iter() {
+        write!(out, "\t{}", f.ty.zeek_name())?;
+    }
+    out.write_all(b"\n")
+}
+
+/// Writes one row: its values separated by tabs, then a newline.
+pub fn write_row(out: &mut impl Write, row: &[Value<'_>]) -> io::Result<()> {
+    for (i, v) in row.iter().enumerate() {
+        if i > 0 {
+            out.write_all(b"\t")?;
+        }
+        write_value(out, v, false)?;
+    }
+    out.write_all(b"\n")
+}
+
+/// Writes the `#close` footer with `close` as its stamp.
+pub fn write_footer(out: &mut impl Write, close: &str) -> io::Result<()> {
+    writeln!(out, "#close\t{close}")
 }
 
 /// Escapes a string as Zeek does: non-printable bytes, `\` and the separators as \xNN
@@ -185,19 +205,13 @@ fn write_value(out: &mut impl Write, v: &Value<'_>, in_set: bool) -> io::Result<
 
 impl<W: Write + Send> LogWriter for TsvWriter<W> {
     fn write_row(&mut self, row: &[Value<'_>]) -> io::Result<()> {
-        for (i, v) in row.iter().enumerate() {
-            if i > 0 {
-                self.out.write_all(b"\t")?;
-            }
-            write_value(&mut self.out, v, false)?;
-        }
-        self.out.write_all(b"\n")
+        write_row(&mut self.out, row)
     }
 
     fn finish(&mut self) -> io::Result<()> {
         if !self.closed {
             self.closed = true;
-            writeln!(self.out, "#close\t{}", super::zeek_timestamp_now())?;
+            write_footer(&mut self.out, &super::zeek_timestamp_now())?;
         }
         self.out.flush()
     }

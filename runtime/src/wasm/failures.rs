@@ -9,11 +9,14 @@ use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::sync::Arc;
 
 use super::manifest::Kind;
 use super::runtime::Failure;
-use crate::log::{self, Field, FieldType as T, LogFormat, LogWriter, Schema, Value};
+use crate::log::manager::LogManager;
+#[cfg(test)]
+use crate::log::LogFormat;
+use crate::log::{Field, FieldType as T, LogWriter, Schema, Value};
 
 const FIELDS: &[Field] = &[
     Field::new_static("ts", T::Time),
@@ -90,18 +93,16 @@ pub struct ModuleHealth {
 }
 
 pub struct FailureLog {
-    dir: PathBuf,
-    format: LogFormat,
+    manager: Arc<LogManager>,
     writer: Option<Box<dyn LogWriter>>,
     policy: QuarantinePolicy,
     pub health: HashMap<String, ModuleHealth>,
 }
 
 impl FailureLog {
-    pub fn new(dir: PathBuf, format: LogFormat, policy: QuarantinePolicy) -> Self {
+    pub fn new(manager: Arc<LogManager>, policy: QuarantinePolicy) -> Self {
         FailureLog {
-            dir,
-            format,
+            manager,
             writer: None,
             policy,
             health: HashMap::new(),
@@ -199,7 +200,7 @@ impl FailureLog {
         conn: &FailureConn,
     ) -> io::Result<()> {
         if self.writer.is_none() {
-            self.writer = Some(log::open_writer(&self.dir, schema(), self.format)?);
+            self.writer = Some(self.manager.open(schema())?);
         }
         let data = data.map(|d| truncate(d, FAILURE_DATA_MAX));
         let (oh, op, rh, rp) = match conn.id {
@@ -270,7 +271,7 @@ mod tests {
             threshold: 3,
             window_secs: 10.0,
         };
-        let mut log = FailureLog::new(dir.path().into(), LogFormat::Tsv, policy);
+        let mut log = FailureLog::new(LogManager::native(dir.path(), LogFormat::Tsv), policy);
         let c = FailureConn::default();
         let k = Kind::EventHandler;
         assert!(!log.record(0.0, k, "m", &failure(), &c).unwrap());

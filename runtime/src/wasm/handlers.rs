@@ -6,7 +6,8 @@
 //! analyzer_failed.log and the next batch runs on a fresh instance. Other handlers see the same
 //! batches either way, so their output does not depend on a misbehaving neighbour.
 
-use std::collections::HashSet;
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::fmt::Write as _;
 use std::io;
 use std::sync::{Arc, Mutex};
@@ -15,11 +16,15 @@ use std::time::Duration;
 use super::bindings::types::{ConnId, ConnInfo, Event, Port, Transport};
 use super::failures::{status_lines, FailureConn, FailureLog};
 use super::host::CallState;
+use super::notices::NoticeLog;
 use super::reload::{ModuleUpdate, Reloader};
 use super::runtime::{arm, classify, Exports, Failure, Instance, LoadedModule, WasmRuntime};
 use super::streams::{ip_address, GuestLogs};
+use super::writers::WriterModules;
 use crate::engine::ConnObserver;
+use crate::flow::table::ConnEvent;
 use crate::flow::{Conn, Proto};
+use crate::log::manager::Level;
 use crate::site::LocalNets;
 
 /// Default events per batch: large enough to amortise a call, small enough to keep latency low.
@@ -59,12 +64,18 @@ impl HandlerSlot {
     }
 
     /// Calls `handle` with a batch; on success returns what the call produced.
-    fn handle(&mut self, rt: &WasmRuntime, batch: &[Event]) -> Result<CallState, Failure> {
+    fn handle(
+        &mut self,
+        rt: &WasmRuntime,
+        batch: &[Event],
+        timers_pending: usize,
+    ) -> Result<CallState, Failure> {
         let limits = self.module.manifest.limits.clone();
         let mut inst = match self.instance.take() {
             Some(i) => i,
             None => self.module.instantiate(rt)?,
         };
+        inst.store.data_mut().timers_pending = timers_pending;
         arm(&mut inst.store, limits.fuel, limits.wall_clock_ms);
         self.calls += 1;
         let Exports::Handler(h) = &inst.exports else {
@@ -92,6 +103,36 @@ impl HandlerSlot {
     }
 }
 
+/// An event scheduled by a handler, due at a network time.
+struct PendingTimer {
+    due: f64,
+    /// Scheduling order, which breaks ties between timers due at the same time.
+    seq: u64,
+    module: Arc<str>,
+    event: Event,
+}
+
+impl PartialEq for PendingTimer {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for PendingTimer {}
+impl PartialOrd for PendingTimer {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for PendingTimer {
+    /// Reversed, so that `BinaryHeap` pops the earliest timer first.
+    fn cmp(&self, other: &Self) -> Ordering {
+        other
+            .due
+            .total_cmp(&self.due)
+            .then(other.seq.cmp(&self.seq))
+    }
+}
+
 /// Collects events and runs them through the handlers in batches.
 pub struct EventBus {
     rt: Arc<WasmRuntime>,
@@ -102,6 +143,15 @@ pub struct EventBus {
     pending: Vec<Event>,
     pub failures: FailureLog,
     pub logs: GuestLogs,
+    pub notices: NoticeLog,
+    /// Handlers' timers, earliest first, and how many each module has pending.
+    timers: BinaryHeap<PendingTimer>,
+    timers_per_module: HashMap<Arc<str>, usize>,
+    timer_seq: u64,
+    /// Timers still pending after the end-of-input expiry (scheduled during it).
+    pub timers_dropped: u64,
+    /// Network time: the newest event or connection time seen.
+    now: f64,
     /// The protocol analyzers' part of `sandpiper ctl status` (kept fresh by the monitor).
     pub analyzer_status: String,
     /// A module set applied by hot reload that the analyzers have not taken yet.
@@ -120,6 +170,8 @@ pub struct EventBus {
     /// how long the swap itself took on the packet thread.
     pub swaps: u64,
     pub last_swap: Option<(Duration, Duration)>,
+    /// The log-writer modules, for their part of the status.
+    pub writers: Option<Arc<WriterModules>>,
 }
 
 impl EventBus {
@@ -140,6 +192,7 @@ impl EventBus {
                 .flat_map(|h| h.subscriptions.iter().cloned())
                 .collect(),
         );
+        let notices = NoticeLog::new(logs.manager().clone());
         EventBus {
             rt,
             handlers,
@@ -147,6 +200,12 @@ impl EventBus {
             pending: Vec::new(),
             failures,
             logs,
+            notices,
+            timers: BinaryHeap::new(),
+            timers_per_module: HashMap::new(),
+            timer_seq: 0,
+            timers_dropped: 0,
+            now: 0.0,
             analyzer_update: None,
             analyzer_status: String::new(),
             dropped_events: 0,
@@ -156,6 +215,7 @@ impl EventBus {
             status: Arc::new(Mutex::new(String::new())),
             swaps: 0,
             last_swap: None,
+            writers: None,
         }
     }
 
@@ -221,6 +281,9 @@ impl EventBus {
                 self.failures.health.get(h.name()),
             ));
         }
+        if let Some(w) = &self.writers {
+            s.push_str(&w.status());
+        }
         let _ = writeln!(
             s,
             "reloads applied: {}{}",
@@ -242,13 +305,40 @@ impl EventBus {
     }
 
     pub fn raise(&mut self, e: Event) {
+        self.advance(e.ts);
         if !self.wants(&e.name) {
             return;
         }
         self.last_ts = e.ts;
+        self.push(e);
+    }
+
+    fn push(&mut self, e: Event) {
         self.pending.push(e);
         if self.pending.len() >= self.batch_events {
             self.dispatch();
+        }
+    }
+
+    /// Moves network time to `ts` and queues the timers that are due by then, in due order,
+    /// ahead of whatever is raised at `ts`.
+    fn advance(&mut self, ts: f64) {
+        if ts > self.now {
+            self.now = ts;
+        }
+        while self.timers.peek().is_some_and(|t| t.due <= self.now) {
+            let t = self.timers.pop().expect("peeked");
+            self.fire(t);
+        }
+    }
+
+    fn fire(&mut self, mut t: PendingTimer) {
+        if let Some(n) = self.timers_per_module.get_mut(&t.module) {
+            *n = n.saturating_sub(1);
+        }
+        if self.wants(&t.event.name) {
+            t.event.ts = t.due;
+            self.push(t.event);
         }
     }
 
@@ -275,10 +365,32 @@ impl EventBus {
                 if mine.is_empty() {
                     continue;
                 }
-                match slot.handle(&self.rt, &mine) {
+                // The call's network time: the newest event it handles.
+                let call_ts = mine.iter().map(|e| e.ts).fold(f64::MIN, f64::max);
+                let module: Arc<str> = Arc::from(slot.name());
+                let pending = self.timers_per_module.get(&module).copied().unwrap_or(0);
+                match slot.handle(&self.rt, &mine, pending) {
                     Ok(effects) => {
                         if let Err(e) = self.logs.write(&self.rt.streams, &effects.rows) {
                             eprintln!("sandpiper: writing {}'s log: {e}", slot.name());
+                        }
+                        for n in &effects.notices {
+                            if let Err(e) = self.notices.raise(call_ts, n) {
+                                eprintln!("sandpiper: writing notice.log: {e}");
+                            }
+                        }
+                        if !effects.timers.is_empty() {
+                            *self.timers_per_module.entry(module.clone()).or_default() +=
+                                effects.timers.len();
+                        }
+                        for (after, event) in effects.timers {
+                            self.timer_seq += 1;
+                            self.timers.push(PendingTimer {
+                                due: call_ts + after,
+                                seq: self.timer_seq,
+                                module: module.clone(),
+                                event,
+                            });
                         }
                         raised.extend(
                             effects
@@ -299,8 +411,64 @@ impl EventBus {
             }
             batch = raised;
         }
-        self.dropped_events += batch.len() as u64;
+        if !batch.is_empty() {
+            self.dropped_events += batch.len() as u64;
+            let mut names: Vec<&str> = batch.iter().map(|e| e.name.as_str()).collect();
+            names.sort_unstable();
+            names.dedup();
+            let message = format!(
+                "{} handler-raised events dropped ({}): handlers raised events for each other \
+                 more than {MAX_ROUNDS} rounds deep",
+                batch.len(),
+                names.join(",")
+            );
+            self.logs.manager().report_at(
+                (self.now * 1e6).round() as i64,
+                Level::Warning,
+                &message,
+                "event dispatch",
+            );
+        }
         self.publish_status();
+    }
+
+    /// End of input: what is pending is delivered, then every timer fires in due order (Zeek
+    /// expires all timers at termination). Timers scheduled while they fire are dropped.
+    fn expire_timers(&mut self) {
+        self.dispatch();
+        let mut all = std::mem::take(&mut self.timers).into_sorted_vec();
+        // `into_sorted_vec` is ascending by `Ord`, which is reversed: latest first.
+        all.reverse();
+        for t in all {
+            if t.due > self.now {
+                self.now = t.due;
+            }
+            self.last_ts = t.due;
+            self.fire(t);
+        }
+        self.dispatch();
+        self.timers_dropped += self.timers.len() as u64;
+        self.timers.clear();
+    }
+
+    /// A core connection event (`new_connection`, `connection_established`).
+    pub fn conn_event(&mut self, ev: ConnEvent, ts: i64, c: &Conn, local: &LocalNets) {
+        let name = match ev {
+            ConnEvent::New => "new_connection",
+            ConnEvent::Established => "connection_established",
+        };
+        let ts = ts as f64 / 1e6;
+        self.advance(ts);
+        if !self.wants(name) {
+            return;
+        }
+        let info = conn_info(c, local);
+        self.raise(Event {
+            name: name.to_string(),
+            ts,
+            conn: Some(info),
+            args: Vec::new(),
+        });
     }
 }
 
@@ -345,6 +513,7 @@ impl ConnObserver for EventBus {
     fn conn_done(&mut self, c: &Conn, local: &LocalNets) {
         const NAME: &str = "connection_state_remove";
         self.poll_reload();
+        self.advance(c.last as f64 / 1e6);
         if !self.wants(NAME) {
             return;
         }
@@ -358,8 +527,9 @@ impl ConnObserver for EventBus {
     }
 
     fn finish(&mut self) -> io::Result<()> {
-        self.dispatch();
+        self.expire_timers();
         self.logs.finish()?;
+        self.notices.finish()?;
         self.failures.finish()
     }
 }

@@ -12,7 +12,9 @@ use wasmtime::component::{Linker, WasmList, WasmStr};
 use wasmtime::{ResourceLimiter, StoreContextMut};
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxView, WasiView};
 
-use super::bindings::sandpiper::monitor::{analysis, file_info, rule_feedback, sink};
+use super::bindings::sandpiper::monitor::{
+    analysis, file_info, notice, rule_feedback, sink, timers,
+};
 use super::bindings::types::{self, ConnInfo, Event, LogSchema, Value};
 use super::lazy::{LazyConnInfo, LazyEvent};
 use super::streams::StreamRegistry;
@@ -46,6 +48,10 @@ pub struct CallState {
     pub sink_bytes: Vec<u8>,
     pub rule_feedback: Vec<(u64, &'static str, String)>,
     pub file_info: Vec<(String, String)>,
+    /// Notices raised (checked, not yet suppressed).
+    pub notices: Vec<notice::Info>,
+    /// Timers scheduled: (seconds after the call's network time, event).
+    pub timers: Vec<(f64, Event)>,
     values: usize,
     string_bytes: usize,
     data_bytes: usize,
@@ -151,6 +157,8 @@ pub struct HostState {
     /// Event names some handler subscribes to; `events.raise` drops others without lifting
     /// them. `None`: keep every event.
     pub wanted_events: Option<Arc<HashSet<String>>>,
+    /// This module's timers pending before the call (set by the event bus).
+    pub timers_pending: usize,
 }
 
 impl HostState {
@@ -185,6 +193,7 @@ impl HostState {
             next_file: 0,
             network_time: 0.0,
             wanted_events: None,
+            timers_pending: 0,
         }
     }
 
@@ -219,6 +228,8 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     file_info::add_to_linker::<HostState, Has>(linker, |s| s)?;
     sink::add_to_linker::<HostState, Has>(linker, |s| s)?;
     rule_feedback::add_to_linker::<HostState, Has>(linker, |s| s)?;
+    notice::add_to_linker::<HostState, Has>(linker, |s| s)?;
+    timers::add_to_linker::<HostState, Has>(linker, |s| s)?;
     types::add_to_linker::<HostState, Has>(linker, |s| s)?;
 
     let version = super::bindings::PACKAGE_VERSION;
@@ -464,6 +475,59 @@ impl sink::Host for HostState {
     fn write(&mut self, bytes: Vec<u8>) -> wasmtime::Result<Result<(), String>> {
         self.call.charge_data(bytes.len())?;
         self.call.sink_bytes.extend_from_slice(&bytes);
+        Ok(Ok(()))
+    }
+}
+
+/// Timers one module may have pending at once.
+pub const MAX_TIMERS: usize = 65_536;
+
+impl notice::Host for HostState {
+    fn raise(&mut self, n: notice::Info) -> wasmtime::Result<Result<(), String>> {
+        let strings = [&n.note, &n.msg]
+            .into_iter()
+            .chain([&n.sub, &n.uid, &n.identifier].into_iter().flatten())
+            .map(String::len)
+            .sum();
+        self.call.charge_string(strings)?;
+        if self.call.notices.len() + self.call.events.len() >= budget::EVENTS {
+            let what = format!(
+                "more than {} events and notices in one call",
+                budget::EVENTS
+            );
+            return Err(self.call.exceed(what));
+        }
+        if let Err(e) = super::notices::check(&n) {
+            return Ok(Err(e));
+        }
+        self.call.notices.push(n);
+        Ok(Ok(()))
+    }
+}
+
+impl timers::Host for HostState {
+    fn schedule(&mut self, after: f64, ev: Event) -> wasmtime::Result<Result<(), String>> {
+        self.call.charge_string(ev.name.len())?;
+        if let Some(c) = &ev.conn {
+            self.call.charge_string(c.uid.len() + c.history.len())?;
+        }
+        for v in &ev.args {
+            self.call.charge_value(v)?;
+        }
+        if self.call.timers.len() + self.call.events.len() >= budget::EVENTS {
+            let what = format!("more than {} events and timers in one call", budget::EVENTS);
+            return Err(self.call.exceed(what));
+        }
+        if !(after.is_finite() && after >= 0.0) {
+            return Ok(Err(format!("after = {after}: a timer needs a delay >= 0")));
+        }
+        if ev.name.is_empty() || ev.name.len() > 128 {
+            return Ok(Err("an event name has 1 to 128 characters".into()));
+        }
+        if self.timers_pending + self.call.timers.len() >= MAX_TIMERS {
+            return Ok(Err(format!("{MAX_TIMERS} timers are pending already")));
+        }
+        self.call.timers.push((after, ev));
         Ok(Ok(()))
     }
 }

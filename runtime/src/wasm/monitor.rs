@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use super::analyzers::Analyzers;
 use super::handlers::EventBus;
 use crate::engine::{ConnObserver, Logs, TcpPayload};
+use crate::flow::table::ConnEvent;
 use crate::flow::Conn;
 use crate::site::LocalNets;
 
@@ -61,6 +62,10 @@ impl ConnObserver for Monitor {
             }
         }
         self.bus.conn_done(c, local);
+    }
+
+    fn conn_event(&mut self, ev: ConnEvent, ts: i64, c: &Conn, local: &LocalNets) {
+        self.bus.conn_event(ev, ts, c, local);
     }
 
     fn finish(&mut self) -> io::Result<()> {

@@ -5,11 +5,11 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use super::bindings::types::{FieldType, IpAddress, LogSchema, ScalarType, Value};
-use crate::log::{self, LogFormat, LogWriter};
+use crate::log::manager::LogManager;
+use crate::log::{self, LogWriter};
 
 /// Most columns in a guest log stream.
 pub const MAX_FIELDS: usize = 256;
@@ -18,7 +18,7 @@ pub const MAX_ROW_VALUES: usize = 65_536;
 /// Most streams one module may create.
 pub const MAX_STREAMS_PER_MODULE: usize = 32;
 /// Log paths the host writes itself.
-const RESERVED: &[&str] = &["conn", "weird", "analyzer_failed"];
+const RESERVED: &[&str] = &["conn", "weird", "analyzer_failed", "notice", "reporter"];
 
 struct Stream {
     owner: String,
@@ -269,20 +269,52 @@ fn scalar(v: &Value) -> log::Value<'_> {
     }
 }
 
-/// Writes committed guest rows into per-stream log files, opened on first use.
+/// Calls `f` with a guest row as host log values: containers become borrowed lists.
+pub fn host_row<R>(row: &[Value], f: impl FnOnce(&[log::Value<'_>]) -> R) -> R {
+    // Containers become borrowed slices: gather them first, then build the row.
+    let mut lists: Vec<Vec<log::Value<'_>>> = Vec::new();
+    let mut i = 0;
+    while i < row.len() {
+        if let Value::SetOf(n) | Value::VectorOf(n) = row[i] {
+            let n = n as usize;
+            let end = (i + 1 + n).min(row.len());
+            lists.push(row[i + 1..end].iter().map(scalar).collect());
+            i += n;
+        }
+        i += 1;
+    }
+    let mut cells: Vec<log::Value<'_>> = Vec::with_capacity(row.len());
+    let mut list_at = 0;
+    let mut i = 0;
+    while i < row.len() {
+        if let Value::SetOf(n) | Value::VectorOf(n) = row[i] {
+            cells.push(log::Value::List(&lists[list_at]));
+            list_at += 1;
+            i += n as usize;
+        } else {
+            cells.push(scalar(&row[i]));
+        }
+        i += 1;
+    }
+    f(&cells)
+}
+
+/// Writes committed guest rows into per-stream logs, opened on first use.
 pub struct GuestLogs {
-    dir: PathBuf,
-    format: LogFormat,
+    manager: Arc<LogManager>,
     writers: HashMap<u32, Box<dyn LogWriter>>,
 }
 
 impl GuestLogs {
-    pub fn new(dir: PathBuf, format: LogFormat) -> Self {
+    pub fn new(manager: Arc<LogManager>) -> Self {
         GuestLogs {
-            dir,
-            format,
+            manager,
             writers: HashMap::new(),
         }
+    }
+
+    pub fn manager(&self) -> &Arc<LogManager> {
+        &self.manager
     }
 
     /// Writes rows already checked against their schema by `log.write`.
@@ -296,37 +328,11 @@ impl GuestLogs {
                 let Some(schema) = registry.schema(*stream) else {
                     continue;
                 };
-                let w = log::open_writer(&self.dir, host_schema(&schema), self.format)?;
+                let w = self.manager.open(host_schema(&schema))?;
                 self.writers.insert(*stream, w);
             }
-            // Containers become borrowed slices: gather them first, then build the row.
-            let mut lists: Vec<Vec<log::Value<'_>>> = Vec::new();
-            let mut i = 0;
-            while i < row.len() {
-                if let Value::SetOf(n) | Value::VectorOf(n) = row[i] {
-                    let n = n as usize;
-                    lists.push(row[i + 1..i + 1 + n].iter().map(scalar).collect());
-                    i += n;
-                }
-                i += 1;
-            }
-            let mut cells: Vec<log::Value<'_>> = Vec::with_capacity(row.len());
-            let mut list_at = 0;
-            let mut i = 0;
-            while i < row.len() {
-                if let Value::SetOf(n) | Value::VectorOf(n) = row[i] {
-                    cells.push(log::Value::List(&lists[list_at]));
-                    list_at += 1;
-                    i += n as usize;
-                } else {
-                    cells.push(scalar(&row[i]));
-                }
-                i += 1;
-            }
-            self.writers
-                .get_mut(stream)
-                .expect("opened above")
-                .write_row(&cells)?;
+            let w = self.writers.get_mut(stream).expect("opened above");
+            host_row(row, |cells| w.write_row(cells))?;
         }
         Ok(())
     }
@@ -436,7 +442,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let r = StreamRegistry::default();
         let id = r.create("a", schema()).unwrap();
-        let mut logs = GuestLogs::new(dir.path().to_path_buf(), LogFormat::Tsv);
+        let manager = LogManager::native(dir.path(), crate::log::format::Builtin::Tsv);
+        let mut logs = GuestLogs::new(manager);
         let row = vec![
             Value::Time(1.5),
             Value::SetOf(2),

@@ -42,7 +42,13 @@ impl StreamTrace {
         let head: String = head
             .iter()
             .take(16)
-            .map(|&b| if b.is_ascii_graphic() || b == b' ' { b as char } else { '.' })
+            .map(|&b| {
+                if b.is_ascii_graphic() || b == b' ' {
+                    b as char
+                } else {
+                    '.'
+                }
+            })
             .collect();
         let row = vec![
             Value::Time(analysis::network_time()),

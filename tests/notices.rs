@@ -1,0 +1,208 @@
+//! Event handlers beyond logging, on the real binary with two test guests on a corpus trace
+//! (http/methods.pcap: 49 HTTP connections to one server over 54 s):
+//! - relay-handler raises a notice per connection (identifier: the responder), re-raises
+//!   `relay_ping` three rounds deep, schedules `relay_timer` 10 s after each connection and
+//!   starts an endless `loop_ping`;
+//! - relay-listener logs every event it receives, in order (relay_listener.log).
+//!
+//! Checked: notice.log has Zeek's columns and suppresses repeats per note and identifier;
+//! handler-raised events and timers reach the other handler in raise order with the right
+//! times; the endless loop is cut at the depth limit and reported in reporter.log; a handler
+//! that runs out of fuel on every batch costs the others no event.
+
+mod common;
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+use common::{modules_dir, trace, tsv_rows};
+
+type Row = HashMap<String, String>;
+
+const TRACE: &str = "http/methods.pcap";
+
+fn run(modules: &[&str], logdir: &Path) {
+    let m = modules_dir(modules);
+    let out = Command::new(env!("CARGO_BIN_EXE_sandpiper"))
+        .arg("-r")
+        .arg(trace(TRACE))
+        .args(["--seed", "1", "-q", "--event-batch", "1", "--modules"])
+        .arg(m.path())
+        .arg("--logdir")
+        .arg(logdir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn micros(s: &str) -> i64 {
+    let (whole, frac) = s.split_once('.').unwrap();
+    whole.parse::<i64>().unwrap() * 1_000_000 + frac.parse::<i64>().unwrap()
+}
+
+/// relay_listener.log events of one connection, in order: (name, ts, hop).
+fn events_of<'a>(listener: &'a [Row], uid: &str) -> Vec<(&'a str, &'a str, &'a str)> {
+    listener
+        .iter()
+        .filter(|r| r["uid"] == uid)
+        .map(|r| (r["name"].as_str(), r["ts"].as_str(), r["hop"].as_str()))
+        .collect()
+}
+
+#[test]
+fn notices_have_zeeks_columns_and_repeats_are_suppressed() {
+    let logdir = tempfile::tempdir().unwrap();
+    run(&["relay-handler", "relay-listener"], logdir.path());
+    let conns = tsv_rows(&logdir.path().join("conn.log"));
+    assert_eq!(conns.len(), 49);
+    let text = fs::read_to_string(logdir.path().join("notice.log")).unwrap();
+    assert!(text.contains(
+        "#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tfuid\tfile_mime_type\t\
+         file_desc\tproto\tnote\tmsg\tsub\tsrc\tdst\tp\tn\tpeer_descr\tactions\temail_dest\t\
+         suppress_for\tremote_location.country_code\tremote_location.region\t\
+         remote_location.city\tremote_location.latitude\tremote_location.longitude\n"
+    ));
+    // Every connection raised one; all have the same responder, so the identifier
+    // suppresses all but the first for Zeek's default hour.
+    let notices = tsv_rows(&logdir.path().join("notice.log"));
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    let n = &notices[0];
+    let listener = tsv_rows(&logdir.path().join("relay_listener.log"));
+    let first_removed = listener
+        .iter()
+        .find(|r| r["name"] == "connection_state_remove")
+        .unwrap();
+    let c = conns
+        .iter()
+        .find(|c| c["uid"] == first_removed["uid"])
+        .unwrap();
+    // The notice's time is its call's network time: the event it was raised for.
+    assert_eq!(n["ts"], first_removed["ts"]);
+    assert_eq!(n["uid"], c["uid"]);
+    for (k, v) in [
+        ("id.orig_h", "id.orig_h"),
+        ("id.orig_p", "id.orig_p"),
+        ("id.resp_h", "id.resp_h"),
+        ("id.resp_p", "id.resp_p"),
+        ("src", "id.orig_h"),
+        ("dst", "id.resp_h"),
+        ("p", "id.resp_p"),
+        ("proto", "proto"),
+    ] {
+        assert_eq!(n[k], c[v], "{k}");
+    }
+    let pkts: u64 = c["orig_pkts"].parse::<u64>().unwrap() + c["resp_pkts"].parse::<u64>().unwrap();
+    assert_eq!(n["n"], pkts.to_string());
+    assert_eq!(n["note"], "Test::Conn_Done");
+    assert_eq!(
+        n["msg"],
+        format!("{} ended ({})", c["uid"], c["conn_state"])
+    );
+    assert_eq!(n["sub"], "test");
+    assert_eq!(n["actions"], "Notice::ACTION_LOG");
+    assert_eq!(n["email_dest"], "(empty)");
+    assert_eq!(n["suppress_for"], "3600.000000");
+    for k in ["fuid", "file_mime_type", "file_desc", "peer_descr"] {
+        assert_eq!(n[k], "-", "{k}");
+    }
+}
+
+#[test]
+fn handlers_get_each_others_events_and_timers_in_order() {
+    let logdir = tempfile::tempdir().unwrap();
+    run(&["relay-handler", "relay-listener"], logdir.path());
+    let conns = tsv_rows(&logdir.path().join("conn.log"));
+    let listener = tsv_rows(&logdir.path().join("relay_listener.log"));
+    for c in &conns {
+        let ev = events_of(&listener, &c["uid"]);
+        let names: Vec<&str> = ev.iter().map(|e| e.0).collect();
+        // The core events, then the three relay rounds raised by the other handler, then the
+        // timer it scheduled.
+        assert_eq!(
+            names,
+            [
+                "new_connection",
+                "connection_established",
+                "connection_state_remove",
+                "relay_ping",
+                "relay_ping",
+                "relay_ping",
+                "relay_timer"
+            ],
+            "{}",
+            c["uid"]
+        );
+        assert_eq!(ev[0].1, c["ts"], "new_connection at the first packet");
+        let hops: Vec<&str> = ev[3..6].iter().map(|e| e.2).collect();
+        assert_eq!(hops, ["0", "1", "2"]);
+        let removed = micros(ev[2].1);
+        assert!(ev[3..6].iter().all(|e| micros(e.1) == removed));
+        // The timer fires 10 s of network time later (those due after the last packet fire
+        // at the end of input, with their due time).
+        assert_eq!(micros(ev[6].1), removed + 10_000_000, "{}", c["uid"]);
+    }
+    // Events reach the listener in raise order: timestamps of core events never go back.
+    let mut last = 0;
+    for r in listener.iter().filter(|r| r["name"] == "new_connection") {
+        let t = micros(&r["ts"]);
+        assert!(t >= last);
+        last = t;
+    }
+}
+
+#[test]
+fn an_endless_event_loop_is_cut_and_reported() {
+    let logdir = tempfile::tempdir().unwrap();
+    run(&["relay-handler", "relay-listener"], logdir.path());
+    let reports = tsv_rows(&logdir.path().join("reporter.log"));
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_eq!(reports[0]["level"], "Reporter::WARNING");
+    assert!(
+        reports[0]["message"].contains("1 handler-raised events dropped (loop_ping)")
+            && reports[0]["message"].contains("rounds deep"),
+        "{reports:?}"
+    );
+    assert_eq!(reports[0]["location"], "event dispatch");
+    // The loop did not stop anything else.
+    let listener = tsv_rows(&logdir.path().join("relay_listener.log"));
+    assert_eq!(
+        listener
+            .iter()
+            .filter(|r| r["name"] == "relay_ping")
+            .count(),
+        3 * 49
+    );
+}
+
+#[test]
+fn a_handler_out_of_fuel_costs_the_others_no_event() {
+    let clean = tempfile::tempdir().unwrap();
+    run(&["relay-handler", "relay-listener"], clean.path());
+    let hostile = tempfile::tempdir().unwrap();
+    run(
+        &["relay-handler", "relay-listener", "hostile-loop"],
+        hostile.path(),
+    );
+    let body = |d: &Path, f: &str| -> String {
+        fs::read_to_string(d.join(f))
+            .unwrap()
+            .lines()
+            .filter(|l| !l.starts_with("#open") && !l.starts_with("#close"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    for log in ["relay_listener.log", "notice.log", "conn.log"] {
+        assert_eq!(body(clean.path(), log), body(hostile.path(), log), "{log}");
+    }
+    let failed = tsv_rows(&hostile.path().join("analyzer_failed.log"));
+    assert!(failed
+        .iter()
+        .any(|r| r["cause"] == "fuel-exhausted" && r["analyzer_name"] == "hostile-loop"));
+    assert!(failed.iter().any(|r| r["cause"] == "quarantined"));
+}
