@@ -19,7 +19,7 @@ fn main() {
     let wasm_target_dir = target.join("wasm");
 
     println!("cargo:rerun-if-env-changed=SANDPIPER_SKIP_GUESTS");
-    for dir in ["wit", "sdk/src", "sdk/Cargo.toml"] {
+    for dir in ["wit", "sdk/src", "sdk/Cargo.toml", "sdk/js", "sdk/python"] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
     let workspaces = [
@@ -73,7 +73,7 @@ fn dest_env(dest: &Path) -> &'static str {
     }
 }
 
-/// The members of a guest workspace: (package name, directory).
+/// The modules of a guest workspace: members with a `module.toml` (package name, directory).
 fn members(ws_dir: &Path) -> Vec<(String, PathBuf)> {
     let Ok(text) = fs::read_to_string(ws_dir.join("Cargo.toml")) else {
         return Vec::new();
@@ -85,8 +85,10 @@ fn members(ws_dir: &Path) -> Vec<(String, PathBuf)> {
         .and_then(|m| m.as_array())
         .cloned()
         .unwrap_or_default();
+    // Members without a manifest are libraries the modules share (tsv-format).
     list.iter()
         .filter_map(|m| m.as_str())
+        .filter(|m| ws_dir.join(m).join("module.toml").is_file())
         .map(|m| {
             let dir = ws_dir.join(m);
             let pkg: toml::Table = fs::read_to_string(dir.join("Cargo.toml"))

@@ -1,25 +1,13 @@
 //! Zeek's tab-separated log format as a Sandpiper log writer: the `#`-header (`#separator` to
 //! `#types`), one line per row, and the `#close` footer, byte for byte as Zeek's ASCII writer
-//! (and the host's former native writer) writes them.
-//!
-//! - [`format`]: header, footer and rows as pure functions into a byte buffer;
-//! - [`double`]: Zeek's `double` formatting; [`timestamp`]: the `#open`/`#close` stamps;
-//! - [`stream`]: buffering, rotation and the footer, with the sink passed in;
-//! - this file: the only code that calls the host (`sink::write`).
-
-pub mod double;
-pub mod format;
-pub mod stream;
-pub mod timestamp;
-
-#[cfg(test)]
-mod tests;
+//! (and the host's built-in writer) writes them. The format itself is the `tsv-format`
+//! library; this crate is the only code that calls the host (`sink::write`).
 
 use sandpiper_sdk::sink;
 use sandpiper_sdk::types::{LogSchema, Row, Time};
 use sandpiper_sdk::Writer;
 
-use stream::TsvStream;
+use tsv_format::stream::TsvStream;
 
 /// The component: one [`TsvStream`] per stream the host opens, writing to its sink.
 pub struct TsvWriter(TsvStream);
@@ -50,5 +38,4 @@ impl Writer for TsvWriter {
     }
 }
 
-#[cfg(all(target_arch = "wasm32", feature = "component"))]
 sandpiper_sdk::export_writer!(TsvWriter);

@@ -14,8 +14,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::bindings::types::{ConnId, ConnInfo, Event, Port, Transport};
+use super::event_filter;
 use super::failures::{status_lines, FailureConn, FailureLog};
 use super::host::CallState;
+use super::manifest::EventFilter;
 use super::notices::NoticeLog;
 use super::reload::{ModuleUpdate, Reloader};
 use super::runtime::{arm, classify, Exports, Failure, Instance, LoadedModule, WasmRuntime};
@@ -37,6 +39,8 @@ const MAX_ROUNDS: usize = 4;
 pub struct HandlerSlot {
     pub module: Arc<LoadedModule>,
     subscriptions: HashSet<String>,
+    /// The manifest's `[[handler.filter]]` conditions.
+    filters: Vec<EventFilter>,
     instance: Option<Instance>,
     pub calls: u64,
     pub fuel_used: u64,
@@ -44,15 +48,15 @@ pub struct HandlerSlot {
 
 impl HandlerSlot {
     pub fn new(module: Arc<LoadedModule>) -> Self {
-        let subscriptions = module
-            .manifest
-            .handler
-            .as_ref()
+        let section = module.manifest.handler.as_ref();
+        let subscriptions = section
             .map(|h| h.events.iter().cloned().collect())
             .unwrap_or_default();
+        let filters = section.map(|h| h.filter.clone()).unwrap_or_default();
         HandlerSlot {
             module,
             subscriptions,
+            filters,
             instance: None,
             calls: 0,
             fuel_used: 0,
@@ -61,6 +65,16 @@ impl HandlerSlot {
 
     pub fn name(&self) -> &str {
         &self.module.manifest.name
+    }
+
+    /// Whether this handler gets `e`: subscribed, and every filter naming it holds.
+    fn takes(&self, e: &Event) -> bool {
+        self.subscriptions.contains(&e.name)
+            && self
+                .filters
+                .iter()
+                .filter(|f| f.event == e.name)
+                .all(|f| event_filter::matches(f, e))
     }
 
     /// Calls `handle` with a batch; on success returns what the call produced.
@@ -357,19 +371,30 @@ impl EventBus {
                 if self.failures.is_quarantined(slot.name()) {
                     continue;
                 }
-                let mine: Vec<Event> = batch
-                    .iter()
-                    .filter(|e| slot.subscriptions.contains(&e.name))
-                    .cloned()
-                    .collect();
-                if mine.is_empty() {
+                // The whole batch is passed as it is when the handler takes all of it (the usual
+                // case); otherwise the events it takes are copied out.
+                let taken: Vec<bool> = batch.iter().map(|e| slot.takes(e)).collect();
+                let count = taken.iter().filter(|t| **t).count();
+                if count == 0 {
                     continue;
                 }
+                let picked: Vec<Event>;
+                let mine: &[Event] = if count == batch.len() {
+                    &batch
+                } else {
+                    picked = batch
+                        .iter()
+                        .zip(&taken)
+                        .filter(|(_, t)| **t)
+                        .map(|(e, _)| e.clone())
+                        .collect();
+                    &picked
+                };
                 // The call's network time: the newest event it handles.
                 let call_ts = mine.iter().map(|e| e.ts).fold(f64::MIN, f64::max);
                 let module: Arc<str> = Arc::from(slot.name());
                 let pending = self.timers_per_module.get(&module).copied().unwrap_or(0);
-                match slot.handle(&self.rt, &mine, pending) {
+                match slot.handle(&self.rt, mine, pending) {
                     Ok(effects) => {
                         if let Err(e) = self.logs.write(&self.rt.streams, &effects.rows) {
                             eprintln!("sandpiper: writing {}'s log: {e}", slot.name());

@@ -182,6 +182,39 @@ pub struct AnalyzerSection {
 pub struct HandlerSection {
     /// Names of the events this handler receives.
     pub events: Vec<String>,
+    /// Conditions an event must meet to be delivered (all the filters naming its event):
+    /// evaluated by the host, so events a handler would ignore never cross into it.
+    #[serde(default)]
+    pub filter: Vec<EventFilter>,
+}
+
+/// The transports a filter can ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FilterProto {
+    Tcp,
+    Udp,
+    Icmp,
+}
+
+/// `[[handler.filter]]`: a condition on the events of one name. Every field given must hold;
+/// the connection fields need the event to carry a connection.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct EventFilter {
+    pub event: String,
+    /// The originator (responder) is, or is not, inside --local-nets.
+    pub local_orig: Option<bool>,
+    pub local_resp: Option<bool>,
+    pub proto: Option<FilterProto>,
+    /// Every one of these letters is in the connection's history ("Sh": a SYN and a SYN-ACK).
+    pub history_has: Option<String>,
+    /// The responder sent at least this many packets.
+    pub min_resp_pkts: Option<u64>,
+    /// Argument `arg` (0-based) equals `equals` (an integer for count and int arguments, a
+    /// string for string and enum ones, or a boolean).
+    pub arg: Option<usize>,
+    pub equals: Option<toml::Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -274,6 +307,38 @@ impl Manifest {
                 if let Some(e) = h.events.iter().find(|e| !valid_event_name(e)) {
                     return Err(format!("handler.events: {e:?} is not an event name"));
                 }
+                for (i, f) in h.filter.iter().enumerate() {
+                    let at = format!("handler.filter[{i}] (event {:?})", f.event);
+                    if !h.events.contains(&f.event) {
+                        return Err(format!("{at}: the event is not in handler.events"));
+                    }
+                    if f.arg.is_some() != f.equals.is_some() {
+                        return Err(format!("{at}: arg and equals go together"));
+                    }
+                    if let Some(v) = &f.equals {
+                        if !matches!(
+                            v,
+                            toml::Value::Integer(_)
+                                | toml::Value::String(_)
+                                | toml::Value::Boolean(_)
+                        ) {
+                            return Err(format!(
+                                "{at}: equals is an integer, a string or a boolean"
+                            ));
+                        }
+                    }
+                    if let Some(letters) = &f.history_has {
+                        if letters.is_empty()
+                            || !letters
+                                .bytes()
+                                .all(|b| b.is_ascii_alphabetic() || b == b'^')
+                        {
+                            return Err(format!(
+                                "{at}: history-has is a string of history letters"
+                            ));
+                        }
+                    }
+                }
             }
             (k, Some(_)) => return Err(format!("[handler] is only for event handlers, not {k}")),
             _ => {}
@@ -340,6 +405,31 @@ events = ["connection_state_remove"]
         );
         let cap = HANDLER.replace("description", "capabilities = [\"sockets\"]\ndescription");
         assert!(err(&cap).contains("unknown variant"));
+    }
+
+    #[test]
+    fn handler_filters() {
+        let with = |f: &str| format!("{HANDLER}\n[[handler.filter]]\n{f}\n");
+        let m = Manifest::parse(&with(
+            "event = \"connection_state_remove\"\nproto = \"tcp\"\nhistory-has = \"Sh\"",
+        ))
+        .unwrap();
+        let f = &m.handler.unwrap().filter[0];
+        assert_eq!(f.proto, Some(FilterProto::Tcp));
+        assert!(err(&with("event = \"other\"")).contains("not in handler.events"));
+        assert!(err(&with("event = \"connection_state_remove\"\narg = 1")).contains("go together"));
+        assert!(err(&with(
+            "event = \"connection_state_remove\"\narg = 1\nequals = 1.5"
+        ))
+        .contains("integer, a string or a boolean"));
+        assert!(err(&with(
+            "event = \"connection_state_remove\"\nhistory-has = \"1\""
+        ))
+        .contains("history letters"));
+        assert!(
+            err(&with("event = \"connection_state_remove\"\nlocal = true"))
+                .contains("unknown field")
+        );
     }
 
     #[test]

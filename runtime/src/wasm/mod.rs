@@ -16,6 +16,7 @@
 pub mod analyzers;
 pub mod bindings;
 pub mod dpd;
+pub mod event_filter;
 pub mod failures;
 pub mod handlers;
 pub mod host;

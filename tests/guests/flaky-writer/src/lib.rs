@@ -6,7 +6,7 @@
 use sandpiper_sdk::sink;
 use sandpiper_sdk::types::{LogSchema, Row, Time};
 use sandpiper_sdk::Writer;
-use tsv_writer::stream::TsvStream;
+use tsv_format::stream::TsvStream;
 
 /// The `write` call (per stream, counted from 1) that traps.
 const FAIL_AT: u32 = 2;
