@@ -206,3 +206,34 @@ fn a_handler_out_of_fuel_costs_the_others_no_event() {
         .any(|r| r["cause"] == "fuel-exhausted" && r["analyzer_name"] == "hostile-loop"));
     assert!(failed.iter().any(|r| r["cause"] == "quarantined"));
 }
+
+#[test]
+fn a_muted_handler_is_not_given_what_it_muted_and_others_are() {
+    let logdir = tempfile::tempdir().unwrap();
+    run(&["mute-repeats", "relay-listener"], logdir.path());
+    // The listener (no mutes) gets every connection, in raise order.
+    let listener = tsv_rows(&logdir.path().join("relay_listener.log"));
+    let removed: Vec<(i64, &str)> = listener
+        .iter()
+        .filter(|r| r["name"] == "connection_state_remove")
+        .map(|r| (micros(&r["ts"]), r["uid"].as_str()))
+        .collect();
+    assert_eq!(removed.len(), 49);
+    // mute-repeats mutes the (single) responder for 20 s after each connection it is given:
+    // it must get exactly the first connection and then each first one 20 s or more later.
+    let mut expected = Vec::new();
+    let mut muted_until = i64::MIN;
+    for &(ts, uid) in &removed {
+        if ts >= muted_until {
+            expected.push(uid);
+            muted_until = ts + 20_000_000;
+        }
+    }
+    let delivered = tsv_rows(&logdir.path().join("mute_repeats.log"));
+    let got: Vec<&str> = delivered.iter().map(|r| r["uid"].as_str()).collect();
+    assert_eq!(got, expected);
+    assert!(
+        (2..49).contains(&got.len()),
+        "the trace spans 54 s: some connections are muted and a mute expires ({got:?})"
+    );
+}

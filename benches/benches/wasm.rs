@@ -170,6 +170,36 @@ fn calls(c: &mut Criterion) {
     g.finish();
 }
 
+/// Events per second through a handler that does nothing, per guest language: what lifting a
+/// batch of connection_state_remove events costs in each (the Rust SDK, componentize-js,
+/// componentize-py).
+fn handler_languages(c: &mut Criterion) {
+    let rt = WasmRuntime::new(None).unwrap();
+    let mut g = c.benchmark_group("handler_noop_256");
+    let batch: Vec<Event> = (0..256).map(|_| event()).collect();
+    g.throughput(Throughput::Elements(batch.len() as u64));
+    for (language, name) in [
+        ("rust", "null-handler"),
+        ("javascript", "null-handler-js"),
+        ("python", "null-handler-py"),
+    ] {
+        let m = module(&rt, name);
+        let fuel = m.manifest.limits.fuel;
+        let Instance { mut store, exports } = m.instantiate(&rt).unwrap();
+        g.bench_with_input(
+            BenchmarkId::new(language, batch.len()),
+            &batch,
+            |b, batch| {
+                b.iter(|| {
+                    arm(&mut store, fuel, 60_000);
+                    handler(&exports).call_handle(&mut store, batch).unwrap();
+                })
+            },
+        );
+    }
+    g.finish();
+}
+
 /// The same parsing workload with fuel + epoch on and off.
 fn limits_overhead(c: &mut Criterion) {
     let text: Vec<u8> = (0..2_000)
@@ -233,6 +263,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = calls, limits_overhead, swap
+    targets = calls, handler_languages, limits_overhead, swap
 }
 criterion_main!(benches);

@@ -17,7 +17,7 @@ pub mod handler_bindings {
     });
 }
 
-pub use handler_bindings::sandpiper::monitor::{notice, timers};
+pub use handler_bindings::sandpiper::monitor::{mutes, notice, timers};
 
 use crate::types::Event;
 

@@ -12,7 +12,7 @@ from typing import Dict, List, Optional, Set, Tuple
 
 from componentize_py_types import Err
 from wit_world import exports
-from wit_world.imports import log, timers
+from wit_world.imports import log, mutes, timers
 from wit_world.imports.types import (
     ConnInfo,
     Event,
@@ -48,6 +48,13 @@ UNKNOWN_SERVICE_DELAY = 300.0
 # Zeek's `Known::services` is `&create_expire=1day`: a (host, port) is logged again a day after
 # it was first logged.
 EXPIRY = 86400.0
+
+# A connection without a confirmed protocol is committed by a timer UNKNOWN_SERVICE_DELAY after
+# the call that saw it, and that call's network time can trail the connection's removal time by
+# the connection's inactivity timeout (5 minutes by default). Its mute ends this much earlier
+# than the entry's expiry, so such a connection seen near the expiry is still delivered and
+# commits exactly as it would unmuted.
+UNKNOWN_MUTE_MARGIN = UNKNOWN_SERVICE_DELAY + 3600.0
 
 # How often expired entries are swept, in network seconds, so the table stays bounded.
 SWEEP_EVERY = 3600.0
@@ -213,14 +220,20 @@ class Handler(exports.Handler):
         # logged for it.
         self.known: Dict[ServiceKey, Tuple[float, Set[str]]] = {}
         self.last_sweep = 0.0
+        # The mutes set, per (host, port) key and service list, with their end (the host keeps
+        # them; this avoids asking twice).
+        self.muted: Dict[Tuple[ServiceKey, Tuple[str, ...]], float] = {}
 
     def handle(self, batch: List[Event]) -> None:
         rows: List[List[Value]] = []
         # What each row added to `known`, to undo if the row cannot be written.
         added: List[Tuple[ServiceKey, List[str], bool]] = []
+        # Finished connections, to mute their repeats once what they offer is known.
+        finished: List[Tuple[float, ConnInfo]] = []
         for ev in batch:
             info: Optional[ServiceInfo] = None
             if ev.name == CONN_END and ev.conn is not None:
+                finished.append((ev.ts, ev.conn))
                 info = service_info(ev, ev.conn)
                 if info is not None and info.services == [""]:
                     self.schedule_commit(info)
@@ -233,6 +246,39 @@ class Handler(exports.Handler):
             self.sweep(batch[-1].ts)
         if rows:
             self.write(rows, added)
+        for ts, conn in finished:
+            self.mute_if_known(ts, conn)
+
+    def mute_if_known(self, ts: float, conn: ConnInfo) -> None:
+        """Asks the host not to deliver more connections to this server, port and service list
+        while each would change nothing: every name it could commit is known until the entry
+        expires. Lifting a connection costs this Python handler ~100,000 fuel, and on a busy
+        network nearly all of them are repeats."""
+        key: ServiceKey = (addr_key(conn.id.resp_h), conn.id.resp_p.number, conn.id.resp_p.proto.value)
+        mute_key = (key, tuple(conn.service))
+        if self.muted.get(mute_key, ts) > ts:
+            return
+        entry = self.known.get(key)
+        if entry is None:
+            return
+        created, known = entry
+        names = [n for n in (analyzer_name(s) for s in conn.service) if not n.startswith("-")]
+        if not conn.service:
+            names = [""]
+        if not all(n in known for n in names):
+            return
+        until = created + EXPIRY
+        if not conn.service:
+            until -= UNKNOWN_MUTE_MARGIN
+        if until <= ts:
+            return
+        match = mutes.ConnMatch(None, conn.id.resp_h, conn.id.resp_p, list(conn.service))
+        try:
+            mutes.mute(CONN_END, match, until)
+        except Err:
+            # Too many mutes in force: this server keeps being delivered, which costs time only.
+            return
+        self.muted[mute_key] = until
 
     def schedule_commit(self, info: ServiceInfo) -> None:
         try:
@@ -280,6 +326,9 @@ class Handler(exports.Handler):
         expired = [k for k, (created, _) in self.known.items() if now - created >= EXPIRY]
         for k in expired:
             del self.known[k]
+        ended = [k for k, until in self.muted.items() if now >= until]
+        for k in ended:
+            del self.muted[k]
 
     def write(self, rows: List[List[Value]], added: List[Tuple[ServiceKey, List[str], bool]]) -> None:
         # Only what was written stays known, so a service whose row could not be written is

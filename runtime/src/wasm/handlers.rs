@@ -18,6 +18,7 @@ use super::event_filter;
 use super::failures::{status_lines, FailureConn, FailureLog};
 use super::host::CallState;
 use super::manifest::EventFilter;
+use super::mutes::{MuteTable, MAX_MUTES};
 use super::notices::NoticeLog;
 use super::reload::{ModuleUpdate, Reloader};
 use super::runtime::{arm, classify, Exports, Failure, Instance, LoadedModule, WasmRuntime};
@@ -31,6 +32,8 @@ use crate::site::LocalNets;
 
 /// Default events per batch: large enough to amortise a call, small enough to keep latency low.
 pub const BATCH_EVENTS: usize = 256;
+/// Network seconds between the first and the newest pending event that end a batch early.
+const BATCH_SPAN: f64 = 1.0;
 /// Rounds of handler-raised events processed per batch (handlers raising events for each other
 /// cannot loop forever).
 const MAX_ROUNDS: usize = 4;
@@ -41,6 +44,8 @@ pub struct HandlerSlot {
     subscriptions: HashSet<String>,
     /// The manifest's `[[handler.filter]]` conditions.
     filters: Vec<EventFilter>,
+    /// What the current instance asked not to be given.
+    mutes: MuteTable,
     instance: Option<Instance>,
     pub calls: u64,
     pub fuel_used: u64,
@@ -57,6 +62,7 @@ impl HandlerSlot {
             module,
             subscriptions,
             filters,
+            mutes: MuteTable::default(),
             instance: None,
             calls: 0,
             fuel_used: 0,
@@ -67,7 +73,8 @@ impl HandlerSlot {
         &self.module.manifest.name
     }
 
-    /// Whether this handler gets `e`: subscribed, and every filter naming it holds.
+    /// Whether this handler gets `e`: subscribed, every filter naming it holds, and it is not
+    /// muted.
     fn takes(&self, e: &Event) -> bool {
         self.subscriptions.contains(&e.name)
             && self
@@ -75,6 +82,7 @@ impl HandlerSlot {
                 .iter()
                 .filter(|f| f.event == e.name)
                 .all(|f| event_filter::matches(f, e))
+            && (self.mutes.is_empty() || !self.mutes.covers(e))
     }
 
     /// Calls `handle` with a batch; on success returns what the call produced.
@@ -83,13 +91,23 @@ impl HandlerSlot {
         rt: &WasmRuntime,
         batch: &[Event],
         timers_pending: usize,
+        wanted: &Arc<HashSet<String>>,
     ) -> Result<CallState, Failure> {
         let limits = self.module.manifest.limits.clone();
         let mut inst = match self.instance.take() {
             Some(i) => i,
             None => self.module.instantiate(rt)?,
         };
+        if self.mutes.len() >= MAX_MUTES {
+            // Expired mutes make room: none of them covers an event of this batch or later.
+            let first = batch.iter().map(|e| e.ts).fold(f64::MAX, f64::min);
+            self.mutes.sweep(first);
+        }
         inst.store.data_mut().timers_pending = timers_pending;
+        // `events.subscribed` answers from the current subscriptions, and `events.raise`
+        // drops what nobody wants without lifting it.
+        inst.store.data_mut().wanted_events = Some(wanted.clone());
+        inst.store.data_mut().mutes_in_force = self.mutes.len();
         arm(&mut inst.store, limits.fuel, limits.wall_clock_ms);
         self.calls += 1;
         let Exports::Handler(h) = &inst.exports else {
@@ -105,14 +123,12 @@ impl HandlerSlot {
                 self.instance = Some(inst);
                 Ok(effects)
             }
-            // The instance is dropped here: a trap poisons its Store.
-            Err(e) => Err(classify(
-                &inst.store,
-                &e,
-                limits.fuel,
-                limits.wall_clock_ms,
-                "handle",
-            )),
+            // The instance is dropped here (a trap poisons its Store), and with it what it knew:
+            // its mutes go too, so the next instance is given every event again.
+            Err(e) => Err({
+                self.mutes.clear();
+                classify(&inst.store, &e, limits.fuel, limits.wall_clock_ms, "handle")
+            }),
         }
     }
 }
@@ -340,6 +356,16 @@ impl EventBus {
         if ts > self.now {
             self.now = ts;
         }
+        // A batch spans at most BATCH_SPAN of network time: on a quiet live interface handlers
+        // still see events about that soon, and the call's network time (which timers count
+        // from) stays within that of its events' times.
+        if self
+            .pending
+            .first()
+            .is_some_and(|p| self.now - p.ts >= BATCH_SPAN)
+        {
+            self.dispatch();
+        }
         while self.timers.peek().is_some_and(|t| t.due <= self.now) {
             let t = self.timers.pop().expect("peeked");
             self.fire(t);
@@ -394,7 +420,7 @@ impl EventBus {
                 let call_ts = mine.iter().map(|e| e.ts).fold(f64::MIN, f64::max);
                 let module: Arc<str> = Arc::from(slot.name());
                 let pending = self.timers_per_module.get(&module).copied().unwrap_or(0);
-                match slot.handle(&self.rt, mine, pending) {
+                match slot.handle(&self.rt, mine, pending, &self.wanted) {
                     Ok(effects) => {
                         if let Err(e) = self.logs.write(&self.rt.streams, &effects.rows) {
                             eprintln!("sandpiper: writing {}'s log: {e}", slot.name());
@@ -407,6 +433,9 @@ impl EventBus {
                         if !effects.timers.is_empty() {
                             *self.timers_per_module.entry(module.clone()).or_default() +=
                                 effects.timers.len();
+                        }
+                        for (name, conn, until) in effects.mutes {
+                            slot.mutes.add(name, conn, until);
                         }
                         for (after, event) in effects.timers {
                             self.timer_seq += 1;

@@ -13,7 +13,7 @@ use wasmtime::{ResourceLimiter, StoreContextMut};
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::sandpiper::monitor::{
-    analysis, file_info, notice, rule_feedback, sink, timers,
+    analysis, file_info, mutes, notice, rule_feedback, sink, timers,
 };
 use super::bindings::types::{self, ConnInfo, Event, LogSchema, Value};
 use super::lazy::{LazyConnInfo, LazyEvent};
@@ -52,6 +52,8 @@ pub struct CallState {
     pub notices: Vec<notice::Info>,
     /// Timers scheduled: (seconds after the call's network time, event).
     pub timers: Vec<(f64, Event)>,
+    /// Mutes set: (event name, connections, until).
+    pub mutes: Vec<(String, mutes::ConnMatch, f64)>,
     values: usize,
     string_bytes: usize,
     data_bytes: usize,
@@ -159,6 +161,8 @@ pub struct HostState {
     pub wanted_events: Option<Arc<HashSet<String>>>,
     /// This module's timers pending before the call (set by the event bus).
     pub timers_pending: usize,
+    /// This module's mutes in force before the call (set by the event bus).
+    pub mutes_in_force: usize,
 }
 
 impl HostState {
@@ -194,6 +198,7 @@ impl HostState {
             network_time: 0.0,
             wanted_events: None,
             timers_pending: 0,
+            mutes_in_force: 0,
         }
     }
 
@@ -230,6 +235,7 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     rule_feedback::add_to_linker::<HostState, Has>(linker, |s| s)?;
     notice::add_to_linker::<HostState, Has>(linker, |s| s)?;
     timers::add_to_linker::<HostState, Has>(linker, |s| s)?;
+    mutes::add_to_linker::<HostState, Has>(linker, |s| s)?;
     types::add_to_linker::<HostState, Has>(linker, |s| s)?;
 
     let version = super::bindings::PACKAGE_VERSION;
@@ -528,6 +534,36 @@ impl timers::Host for HostState {
             return Ok(Err(format!("{MAX_TIMERS} timers are pending already")));
         }
         self.call.timers.push((after, ev));
+        Ok(Ok(()))
+    }
+}
+
+impl mutes::Host for HostState {
+    fn mute(
+        &mut self,
+        name: String,
+        conn: mutes::ConnMatch,
+        until: f64,
+    ) -> wasmtime::Result<Result<(), String>> {
+        let service = conn
+            .service
+            .iter()
+            .flatten()
+            .map(String::len)
+            .sum::<usize>();
+        self.call.charge_string(name.len() + service)?;
+        if self.call.mutes.len() >= budget::EVENTS {
+            let what = format!("more than {} mutes in one call", budget::EVENTS);
+            return Err(self.call.exceed(what));
+        }
+        if let Err(e) = super::mutes::check(&name, &conn, until) {
+            return Ok(Err(e));
+        }
+        if self.mutes_in_force + self.call.mutes.len() >= super::mutes::MAX_MUTES {
+            let max = super::mutes::MAX_MUTES;
+            return Ok(Err(format!("{max} mutes are in force already")));
+        }
+        self.call.mutes.push((name, conn, until));
         Ok(Ok(()))
     }
 }

@@ -8,6 +8,7 @@
 //! - [`streams`]: guest log streams and their rows.
 //! - [`failures`]: analyzer_failed.log and quarantine.
 //! - [`handlers`]: batched event dispatch to event handlers.
+//! - [`mutes`]: events a handler asked not to be given (repeats it would ignore).
 //! - [`dpd`]: dynamic protocol detection (ports and payload signatures).
 //! - [`analyzers`]: protocol analyzer sessions on connections (the analyzer pipeline).
 //! - [`monitor`]: analyzers and handlers behind the engine's observer interface.
@@ -24,6 +25,7 @@ mod lazy;
 pub mod manifest;
 pub mod modules;
 pub mod monitor;
+pub mod mutes;
 pub mod notices;
 pub mod reload;
 pub mod runtime;
