@@ -100,6 +100,10 @@ def addr_key(addr: IpAddress) -> AddrKey:
     return (4 if isinstance(addr, IpAddress_V4) else 6, tuple(addr.value))
 
 
+def service_key(host: IpAddress, port: Port) -> ServiceKey:
+    return (addr_key(host), port.number, port.proto.value)
+
+
 @dataclass
 class ServiceInfo:
     """One known_services row before the known-set check (Zeek's ``ServicesInfo``)."""
@@ -111,7 +115,7 @@ class ServiceInfo:
     services: List[str]
 
     def key(self) -> ServiceKey:
-        return (addr_key(self.host), self.port.number, self.port.proto.value)
+        return service_key(self.host, self.port)
 
     def to_args(self) -> List[Value]:
         """The arguments of the scheduled commit event (the flat value model)."""
@@ -166,6 +170,18 @@ def analyzer_name(service: str) -> str:
     return service.upper().replace("-", "_")
 
 
+def committed_names(services: List[str]) -> List[str]:
+    """The names a connection with these services (analyzer names, in confirmation order)
+    commits: those not prefixed with `-`, without repeats; `""` when it has no service."""
+    if not services:
+        return [""]
+    names: List[str] = []
+    for s in services:
+        if not s.startswith("-") and s not in names:
+            names.append(s)
+    return names
+
+
 def has_active_service(conn: ConnInfo) -> bool:
     """Zeek's ``has_active_service``, read from the finished connection.
 
@@ -196,10 +212,7 @@ def service_info(ev: Event, conn: ConnInfo) -> Optional[ServiceInfo]:
             return None
     if not has_active_service(conn):
         return None
-    names: List[str] = []
-    for s in services:
-        if not s.startswith("-") and s not in names:
-            names.append(s)
+    names = committed_names(services)
     if services:
         # Zeek decides a connection with a confirmed protocol when the analyzer confirms it,
         # which is within its first exchanges: the connection's start is the nearest time
@@ -209,7 +222,6 @@ def service_info(ev: Event, conn: ConnInfo) -> Optional[ServiceInfo]:
     else:
         # No protocol: decided at removal, committed 5 minutes later with the name "".
         ts = ev.ts
-        names = [""]
     return ServiceInfo(ts, conn.id.resp_h, conn.id.resp_p, names)
 
 
@@ -254,7 +266,7 @@ class Handler(exports.Handler):
         while each would change nothing: every name it could commit is known until the entry
         expires. Lifting a connection costs this Python handler ~100,000 fuel, and on a busy
         network nearly all of them are repeats."""
-        key: ServiceKey = (addr_key(conn.id.resp_h), conn.id.resp_p.number, conn.id.resp_p.proto.value)
+        key = service_key(conn.id.resp_h, conn.id.resp_p)
         mute_key = (key, tuple(conn.service))
         if self.muted.get(mute_key, ts) > ts:
             return
@@ -262,9 +274,7 @@ class Handler(exports.Handler):
         if entry is None:
             return
         created, known = entry
-        names = [n for n in (analyzer_name(s) for s in conn.service) if not n.startswith("-")]
-        if not conn.service:
-            names = [""]
+        names = committed_names([analyzer_name(s) for s in conn.service])
         if not all(n in known for n in names):
             return
         until = created + EXPIRY

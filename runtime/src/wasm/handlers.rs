@@ -82,7 +82,7 @@ impl HandlerSlot {
                 .iter()
                 .filter(|f| f.event == e.name)
                 .all(|f| event_filter::matches(f, e))
-            && (self.mutes.is_empty() || !self.mutes.covers(e))
+            && !self.mutes.covers(e)
     }
 
     /// Calls `handle` with a batch; on success returns what the call produced.
@@ -125,10 +125,16 @@ impl HandlerSlot {
             }
             // The instance is dropped here (a trap poisons its Store), and with it what it knew:
             // its mutes go too, so the next instance is given every event again.
-            Err(e) => Err({
+            Err(e) => {
                 self.mutes.clear();
-                classify(&inst.store, &e, limits.fuel, limits.wall_clock_ms, "handle")
-            }),
+                Err(classify(
+                    &inst.store,
+                    &e,
+                    limits.fuel,
+                    limits.wall_clock_ms,
+                    "handle",
+                ))
+            }
         }
     }
 }

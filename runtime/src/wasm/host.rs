@@ -406,7 +406,7 @@ fn events_raise(
             }
         }
         let name = lift_str(store, &e.name)?;
-        if name.is_empty() || name.len() > 128 {
+        if !valid_event_name(&name) {
             return Ok(Err(format!("event {i}: a name has 1 to 128 characters")));
         }
         let conn = match e.conn {
@@ -485,6 +485,11 @@ impl sink::Host for HostState {
     }
 }
 
+/// Whether `name` may name an event (raised, scheduled or muted): 1 to 128 bytes.
+pub fn valid_event_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 128
+}
+
 /// Timers one module may have pending at once.
 pub const MAX_TIMERS: usize = 65_536;
 
@@ -527,7 +532,7 @@ impl timers::Host for HostState {
         if !(after.is_finite() && after >= 0.0) {
             return Ok(Err(format!("after = {after}: a timer needs a delay >= 0")));
         }
-        if ev.name.is_empty() || ev.name.len() > 128 {
+        if !valid_event_name(&ev.name) {
             return Ok(Err("an event name has 1 to 128 characters".into()));
         }
         if self.timers_pending + self.call.timers.len() >= MAX_TIMERS {

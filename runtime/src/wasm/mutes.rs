@@ -11,6 +11,7 @@ use std::hash::{Hash, Hasher};
 
 use super::bindings::sandpiper::monitor::mutes::ConnMatch;
 use super::bindings::types::{ConnInfo, Event, IpAddress, Port, Transport};
+use super::host::valid_event_name;
 
 /// Mutes one module may have in force.
 pub const MAX_MUTES: usize = 65_536;
@@ -45,16 +46,15 @@ pub struct MuteTable {
     by_hash: HashMap<u64, Vec<Mute>>,
     /// The shapes in use and how many mutes have each.
     shapes: Vec<(Shape, usize)>,
-    len: usize,
 }
 
 impl MuteTable {
     pub fn len(&self) -> usize {
-        self.len
+        self.shapes.iter().map(|&(_, n)| n).sum()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.shapes.is_empty()
     }
 
     pub fn clear(&mut self) {
@@ -97,7 +97,6 @@ impl MuteTable {
             conn,
             until,
         });
-        self.len += 1;
         match self.shapes.iter_mut().find(|(s, _)| *s == shape) {
             Some((_, n)) => *n += 1,
             None => self.shapes.push((shape, 1)),
@@ -107,12 +106,10 @@ impl MuteTable {
     /// Drops the mutes no event at or after `now` can meet.
     pub fn sweep(&mut self, now: f64) {
         let shapes = &mut self.shapes;
-        let mut dropped = 0;
         self.by_hash.retain(|_, ms| {
             ms.retain(|m| {
                 let keep = now < m.until;
                 if !keep {
-                    dropped += 1;
                     if let Some((_, n)) = shapes.iter_mut().find(|(s, _)| *s == m.shape) {
                         *n -= 1;
                     }
@@ -122,13 +119,12 @@ impl MuteTable {
             !ms.is_empty()
         });
         shapes.retain(|(_, n)| *n > 0);
-        self.len -= dropped;
     }
 }
 
 /// Why a `mute` call is refused, if it is.
 pub fn check(name: &str, conn: &ConnMatch, until: f64) -> Result<(), String> {
-    if name.is_empty() || name.len() > 128 {
+    if !valid_event_name(name) {
         return Err("an event name has 1 to 128 characters".into());
     }
     if shape_of(conn) == 0 {
@@ -157,28 +153,26 @@ fn shape_of(m: &ConnMatch) -> Shape {
     s
 }
 
-/// The hash a mute is filed under: its name, shape and set fields.
+/// The hash a mute is filed under: `key_hash` of its set fields (the unset ones are not
+/// hashed, so any value stands in for them).
 fn match_hash(name: &str, m: &ConnMatch) -> u64 {
-    let mut h = DefaultHasher::new();
-    name.hash(&mut h);
-    shape_of(m).hash(&mut h);
-    if let Some(a) = m.orig_h {
-        hash_addr(a, &mut h);
-    }
-    if let Some(a) = m.resp_h {
-        hash_addr(a, &mut h);
-    }
-    if let Some(p) = m.resp_p {
-        hash_port(p, &mut h);
-    }
-    if let Some(s) = &m.service {
-        s.hash(&mut h);
-    }
-    h.finish()
+    const ANY_ADDR: IpAddress = IpAddress::V4((0, 0, 0, 0));
+    const ANY_PORT: Port = Port {
+        number: 0,
+        proto: Transport::Unknown,
+    };
+    let no_service = Vec::new();
+    key_hash(
+        name,
+        shape_of(m),
+        m.orig_h.unwrap_or(ANY_ADDR),
+        m.resp_h.unwrap_or(ANY_ADDR),
+        m.resp_p.unwrap_or(ANY_PORT),
+        m.service.as_ref().unwrap_or(&no_service),
+    )
 }
 
-/// The hash a mute of `shape` covering this connection would be filed under (equal to
-/// `match_hash` of that mute).
+/// The hash a mute of `shape` covering a connection with these fields is filed under.
 fn key_hash(
     name: &str,
     shape: Shape,
