@@ -237,3 +237,120 @@ fn a_muted_handler_is_not_given_what_it_muted_and_others_are() {
         "the trace spans 54 s: some connections are muted and a mute expires ({got:?})"
     );
 }
+
+/// Every log of a run without its #open/#close lines (their times differ between runs).
+fn logs_of(dir: &Path) -> Vec<(String, String)> {
+    let mut logs: Vec<(String, String)> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .map(|p| {
+            let text = fs::read_to_string(&p).unwrap();
+            let kept: Vec<&str> = text
+                .lines()
+                .filter(|l| !l.starts_with("#open") && !l.starts_with("#close"))
+                .collect();
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                kept.join("\n"),
+            )
+        })
+        .collect();
+    logs.sort();
+    logs
+}
+
+/// Handlers on their own thread see the same sequence of events, batches and timers as on the
+/// packet thread, so every log is the same. Run over the whole corpus as one stream (thousands
+/// of events, so many chunks cross the thread boundary) with every shipped handler plus the
+/// relay guests (raised events, timers, the cut endless loop in reporter.log).
+#[test]
+fn handlers_on_their_own_thread_write_the_same_logs_as_inline() {
+    let pcaps = conn_traces();
+    assert!(pcaps.len() > 100, "corpus traces: {}", pcaps.len());
+    let m = modules_dir(&[
+        "dns",
+        "http",
+        "known-hosts",
+        "known-services",
+        "scan",
+        "http-bruteforce",
+        "relay-handler",
+        "relay-listener",
+    ]);
+    let run = |inline: bool| {
+        let logdir = tempfile::tempdir().unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sandpiper"));
+        for p in &pcaps {
+            cmd.arg("-r").arg(p);
+        }
+        cmd.args(["--seed", "1", "-q", "-C", "--local-nets", "0.0.0.0/0,::/0"])
+            .arg("--modules")
+            .arg(m.path())
+            .arg("--logdir")
+            .arg(logdir.path())
+            .arg("--cache-dir")
+            .arg(Path::new(env!("CARGO_TARGET_TMPDIR")).join("wasm-cache"));
+        if inline {
+            cmd.arg("--inline-handlers");
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        logs_of(logdir.path())
+    };
+    let threaded = run(false);
+    let inline = run(true);
+    let names: Vec<&str> = threaded.iter().map(|(n, _)| n.as_str()).collect();
+    for expected in [
+        "conn.log",
+        "known_services.log",
+        "known_hosts.log",
+        "relay_listener.log",
+        "notice.log",
+        "reporter.log",
+    ] {
+        assert!(names.contains(&expected), "no {expected} in {names:?}");
+    }
+    let events = threaded
+        .iter()
+        .find(|(n, _)| n == "relay_listener.log")
+        .map(|(_, t)| t.lines().filter(|l| !l.starts_with('#')).count())
+        .unwrap();
+    assert!(
+        events > 2_000,
+        "only {events} events reached relay-listener"
+    );
+    for ((name, a), (name_b, b)) in threaded.iter().zip(&inline) {
+        assert_eq!(name, name_b);
+        assert!(
+            a == b,
+            "{name} differs between threaded and inline handlers"
+        );
+    }
+    assert_eq!(threaded.len(), inline.len());
+}
+
+/// The corpus traces of every case with a conn.log baseline (traces the fast path reads),
+/// each once, in a fixed order.
+fn conn_traces() -> Vec<std::path::PathBuf> {
+    let manifest = common::shared().join("corpus/zeek/manifest.json");
+    let json: serde_json::Value = serde_json::from_slice(&fs::read(manifest).unwrap()).unwrap();
+    let mut names = std::collections::BTreeSet::new();
+    for case in json["cases"].as_array().unwrap() {
+        let has_conn = case["baselines"]
+            .as_array()
+            .is_some_and(|b| b.iter().any(|b| b["log"] == "conn"));
+        if !has_conn {
+            continue;
+        }
+        for t in case["traces"].as_array().into_iter().flatten() {
+            names.insert(t["path"].as_str().unwrap().to_string());
+        }
+    }
+    let base = common::shared().join("corpus/zeek");
+    names.into_iter().map(|n| base.join(n)).collect()
+}

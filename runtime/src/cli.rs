@@ -112,6 +112,11 @@ pub struct Args {
           value_parser = clap::value_parser!(u32).range(1..=65_536))]
     pub event_batch: u32,
 
+    /// Run event handlers on the packet thread instead of a thread of their own (one core,
+    /// same logs).
+    #[arg(long = "inline-handlers")]
+    pub inline_handlers: bool,
+
     /// Failures within the quarantine window that disable a module (0: never).
     #[arg(long = "quarantine-after", value_name = "N", default_value_t = 5)]
     pub quarantine_after: usize,

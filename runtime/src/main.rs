@@ -19,8 +19,9 @@ use sandpiper::log::manager::{FormatProvider, LogManager};
 use sandpiper::scaffold::{self, Template};
 use sandpiper::site::LocalNets;
 use sandpiper::wasm::analyzers::Analyzers;
+use sandpiper::wasm::event_bus::EventBus;
 use sandpiper::wasm::failures::{FailureLog, QuarantinePolicy};
-use sandpiper::wasm::handlers::EventBus;
+use sandpiper::wasm::handlers::Dispatcher;
 use sandpiper::wasm::modules::{self, ModuleSet};
 use sandpiper::wasm::monitor::Monitor;
 use sandpiper::wasm::reload::Reloader;
@@ -267,11 +268,27 @@ fn run(args: Args) -> Result<(), String> {
             window_secs: args.quarantine_window,
         };
         let failures = FailureLog::new(logs.clone(), policy);
-        let guest_logs = GuestLogs::new(logs.clone());
-        let mut bus = EventBus::new(rt.clone(), &set.loaded, failures, guest_logs);
-        bus.batch_events = args.event_batch as usize;
-        bus.status = status.clone();
-        bus.writers = writers.clone();
+        let mut handlers = Dispatcher::new(
+            rt.clone(),
+            &set.loaded,
+            failures.clone(),
+            GuestLogs::new(logs.clone()),
+        );
+        handlers.batch_events = args.event_batch as usize;
+        handlers.status = status.clone();
+        handlers.writers = writers.clone();
+        handlers.publish_status();
+        // Handlers get a core of their own unless there are none yet (a reload that brings
+        // the first one runs it inline) or the user asked otherwise.
+        let threaded = !args.inline_handlers && !handlers.handlers.is_empty();
+        let mut bus = EventBus::new(
+            handlers,
+            &set.loaded,
+            failures,
+            GuestLogs::new(logs.clone()),
+            threaded,
+        )
+        .map_err(|e| format!("starting the event-handler thread: {e}"))?;
         // Hot reload: file watch, SIGHUP and `sandpiper ctl reload` all rescan the directory.
         let hup = Arc::new(AtomicBool::new(false));
         signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&hup))
@@ -280,7 +297,6 @@ fn run(args: Args) -> Result<(), String> {
             Ok(r) => bus.reloader = Some(r),
             Err(e) => eprintln!("sandpiper: warning: hot reload is off: {e}"),
         }
-        bus.publish_status();
         reload_requests = bus.reloader.as_ref().map(|r| r.requests.clone());
         let mut analyzers = Analyzers::new(rt.clone(), &set.loaded, local_nets_for_wasm);
         analyzers.memory_limit = args.reassembly_memory << 20;

@@ -24,8 +24,9 @@ use wasmtime::Store;
 use super::bindings::guest::analyzer::Guest;
 use super::bindings::types::ConnInfo;
 use super::dpd::{Dpd, SIGNATURE_WINDOW};
+use super::event_bus::EventBus;
 use super::failures::FailureConn;
-use super::handlers::{conn_info, EventBus};
+use super::handlers::conn_info;
 use super::host::{CallState, HostState};
 use super::manifest::{Isolation, Kind};
 use super::runtime::{arm, classify, Exports, Failure, Instance, LoadedModule, WasmRuntime};
@@ -963,7 +964,7 @@ impl Analyzers {
             s.push_str(&super::failures::status_lines(
                 &m.module,
                 &counters,
-                failures.health.get(&m.module.manifest.name),
+                failures.health(&m.module.manifest.name).as_ref(),
             ));
         }
         let _ = writeln!(

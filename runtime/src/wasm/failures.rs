@@ -9,7 +9,7 @@ use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::manifest::Kind;
 use super::runtime::Failure;
@@ -92,34 +92,98 @@ pub struct ModuleHealth {
     recent: VecDeque<f64>,
 }
 
+/// analyzer_failed.log and the modules' health, shared by the packet thread (analyzers) and
+/// the handler thread: a handle, cloned for each, over one log file.
+#[derive(Clone)]
 pub struct FailureLog {
+    state: Arc<Mutex<FailureState>>,
+}
+
+struct FailureState {
     manager: Arc<LogManager>,
     writer: Option<Box<dyn LogWriter>>,
     policy: QuarantinePolicy,
-    pub health: HashMap<String, ModuleHealth>,
+    health: HashMap<String, ModuleHealth>,
 }
 
 impl FailureLog {
     pub fn new(manager: Arc<LogManager>, policy: QuarantinePolicy) -> Self {
-        FailureLog {
+        let state = FailureState {
             manager,
             writer: None,
             policy,
             health: HashMap::new(),
+        };
+        FailureLog {
+            state: Arc::new(Mutex::new(state)),
         }
     }
 
+    /// Failures are rare and the lock is held only for a row, so it is not contended; a panic
+    /// while it was held (a bug) leaves the health map usable.
+    fn state(&self) -> MutexGuard<'_, FailureState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     pub fn is_quarantined(&self, module: &str) -> bool {
-        self.health.get(module).is_some_and(|h| h.quarantined)
+        self.state()
+            .health
+            .get(module)
+            .is_some_and(|h| h.quarantined)
+    }
+
+    /// A module's record so far (for `sandpiper ctl status`).
+    pub fn health(&self, module: &str) -> Option<ModuleHealth> {
+        self.state().health.get(module).cloned()
     }
 
     /// A new version of a module starts with a clean record.
-    pub fn reset(&mut self, module: &str) {
-        self.health.remove(module);
+    pub fn reset(&self, module: &str) {
+        self.state().health.remove(module);
     }
 
     /// Logs a failure; returns true if it put the module into quarantine.
     pub fn record(
+        &self,
+        ts: f64,
+        kind: Kind,
+        module: &str,
+        f: &Failure,
+        conn: &FailureConn,
+    ) -> io::Result<bool> {
+        self.state().record(ts, kind, module, f, conn)
+    }
+
+    /// Logs a protocol violation: the traffic's fault, not the module's, so it does not
+    /// count towards quarantine.
+    pub fn record_violation(
+        &self,
+        ts: f64,
+        module: &str,
+        f: &Failure,
+        conn: &FailureConn,
+    ) -> io::Result<()> {
+        self.state().row(
+            ts,
+            f.cause,
+            Kind::ProtocolAnalyzer,
+            module,
+            &f.reason,
+            f.data.as_deref(),
+            conn,
+        )
+    }
+
+    pub fn finish(&self) -> io::Result<()> {
+        match self.state().writer.as_mut() {
+            Some(w) => w.finish(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl FailureState {
+    fn record(
         &mut self,
         ts: f64,
         kind: Kind,
@@ -168,26 +232,6 @@ impl FailureLog {
         Ok(true)
     }
 
-    /// Logs a protocol violation: the traffic's fault, not the module's, so it does not
-    /// count towards quarantine.
-    pub fn record_violation(
-        &mut self,
-        ts: f64,
-        module: &str,
-        f: &Failure,
-        conn: &FailureConn,
-    ) -> io::Result<()> {
-        self.row(
-            ts,
-            f.cause,
-            Kind::ProtocolAnalyzer,
-            module,
-            &f.reason,
-            f.data.as_deref(),
-            conn,
-        )
-    }
-
     #[allow(clippy::too_many_arguments)]
     fn row(
         &mut self,
@@ -228,13 +272,6 @@ impl FailureLog {
         ];
         self.writer.as_mut().expect("opened").write_row(&row)
     }
-
-    pub fn finish(&mut self) -> io::Result<()> {
-        match self.writer.as_mut() {
-            Some(w) => w.finish(),
-            None => Ok(()),
-        }
-    }
 }
 
 fn opt_str(s: Option<&str>) -> Value<'_> {
@@ -271,7 +308,7 @@ mod tests {
             threshold: 3,
             window_secs: 10.0,
         };
-        let mut log = FailureLog::new(LogManager::native(dir.path(), LogFormat::Tsv), policy);
+        let log = FailureLog::new(LogManager::native(dir.path(), LogFormat::Tsv), policy);
         let c = FailureConn::default();
         let k = Kind::EventHandler;
         assert!(!log.record(0.0, k, "m", &failure(), &c).unwrap());

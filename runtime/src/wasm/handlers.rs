@@ -1,5 +1,6 @@
 //! Event handlers ("scripts"): events are collected into batches and each handler receives the
-//! events it subscribes to, one call per batch.
+//! events it subscribes to, one call per batch. The [`Dispatcher`] here does that; it runs on
+//! the handler thread, fed in order by the packet thread's [`super::event_bus::EventBus`].
 //!
 //! A handler that fails a call loses only that batch: the Store is dropped (a trap poisons it),
 //! its log rows and raised events from that call are discarded, a row goes to
@@ -20,12 +21,10 @@ use super::host::CallState;
 use super::manifest::EventFilter;
 use super::mutes::{MuteTable, MAX_MUTES};
 use super::notices::NoticeLog;
-use super::reload::{ModuleUpdate, Reloader};
+use super::reload::ModuleUpdate;
 use super::runtime::{arm, classify, Exports, Failure, Instance, LoadedModule, WasmRuntime};
 use super::streams::{ip_address, GuestLogs};
 use super::writers::WriterModules;
-use crate::engine::ConnObserver;
-use crate::flow::table::ConnEvent;
 use crate::flow::{Conn, Proto};
 use crate::log::manager::Level;
 use crate::site::LocalNets;
@@ -33,7 +32,7 @@ use crate::site::LocalNets;
 /// Default events per batch: large enough to amortise a call, small enough to keep latency low.
 pub const BATCH_EVENTS: usize = 256;
 /// Network seconds between the first and the newest pending event that end a batch early.
-const BATCH_SPAN: f64 = 1.0;
+pub const BATCH_SPAN: f64 = 1.0;
 /// Rounds of handler-raised events processed per batch (handlers raising events for each other
 /// cannot loop forever).
 const MAX_ROUNDS: usize = 4;
@@ -169,8 +168,20 @@ impl Ord for PendingTimer {
     }
 }
 
+/// The names of the events some event handler among `modules` subscribes to.
+pub fn wanted_by(modules: &[Arc<LoadedModule>]) -> Arc<HashSet<String>> {
+    Arc::new(
+        modules
+            .iter()
+            .filter(|m| m.manifest.kind == super::manifest::Kind::EventHandler)
+            .filter_map(|m| m.manifest.handler.as_ref())
+            .flat_map(|h| h.events.iter().cloned())
+            .collect(),
+    )
+}
+
 /// Collects events and runs them through the handlers in batches.
-pub struct EventBus {
+pub struct Dispatcher {
     rt: Arc<WasmRuntime>,
     pub handlers: Vec<HandlerSlot>,
     /// Event names some handler subscribes to (shared with the analyzers' instances, which
@@ -190,27 +201,23 @@ pub struct EventBus {
     now: f64,
     /// The protocol analyzers' part of `sandpiper ctl status` (kept fresh by the monitor).
     pub analyzer_status: String,
-    /// A module set applied by hot reload that the analyzers have not taken yet.
-    pub analyzer_update: Option<Vec<Arc<LoadedModule>>>,
     /// Handler-raised events dropped because the round limit was reached.
     pub dropped_events: u64,
     /// Network time of the newest event (for failure rows).
     last_ts: f64,
     /// Events per batch.
     pub batch_events: usize,
-    /// New module sets from hot reload, applied between batches.
-    pub reloader: Option<Reloader>,
     /// What `sandpiper ctl status` shows, refreshed after every batch and reload.
     pub status: Arc<Mutex<String>>,
     /// Reloads applied; for the last one, how long the reload thread took to prepare it and
-    /// how long the swap itself took on the packet thread.
+    /// how long the swap itself took.
     pub swaps: u64,
     pub last_swap: Option<(Duration, Duration)>,
     /// The log-writer modules, for their part of the status.
     pub writers: Option<Arc<WriterModules>>,
 }
 
-impl EventBus {
+impl Dispatcher {
     pub fn new(
         rt: Arc<WasmRuntime>,
         modules: &[Arc<LoadedModule>],
@@ -222,14 +229,9 @@ impl EventBus {
             .filter(|m| m.manifest.kind == super::manifest::Kind::EventHandler)
             .map(|m| HandlerSlot::new(m.clone()))
             .collect();
-        let wanted = Arc::new(
-            handlers
-                .iter()
-                .flat_map(|h| h.subscriptions.iter().cloned())
-                .collect(),
-        );
+        let wanted = wanted_by(modules);
         let notices = NoticeLog::new(logs.manager().clone());
-        EventBus {
+        Dispatcher {
             rt,
             handlers,
             wanted,
@@ -242,12 +244,10 @@ impl EventBus {
             timer_seq: 0,
             timers_dropped: 0,
             now: 0.0,
-            analyzer_update: None,
             analyzer_status: String::new(),
             dropped_events: 0,
             last_ts: 0.0,
             batch_events: BATCH_EVENTS,
-            reloader: None,
             status: Arc::new(Mutex::new(String::new())),
             swaps: 0,
             last_swap: None,
@@ -255,34 +255,9 @@ impl EventBus {
         }
     }
 
-    fn recompute_wanted(&mut self) {
-        self.wanted = Arc::new(
-            self.handlers
-                .iter()
-                .flat_map(|h| h.subscriptions.iter().cloned())
-                .collect(),
-        );
-    }
-
-    /// The names of the events some handler subscribes to.
-    pub fn wanted_events(&self) -> Arc<HashSet<String>> {
-        self.wanted.clone()
-    }
-
-    /// Applies the newest module set from the reloader, if there is one. Unchanged modules keep
-    /// their slot and instance; a new version starts on a fresh instance with a clean failure
-    /// record (which lifts a quarantine).
-    pub fn poll_reload(&mut self) {
-        let Some(r) = &self.reloader else { return };
-        let mut newest: Option<ModuleUpdate> = None;
-        while let Ok(u) = r.updates.try_recv() {
-            newest = Some(u);
-        }
-        if let Some(u) = newest {
-            self.apply(u);
-        }
-    }
-
+    /// Applies a module set from hot reload. Unchanged modules keep their slot and instance; a
+    /// new version starts on a fresh instance with a clean failure record (which lifts a
+    /// quarantine).
     pub fn apply(&mut self, update: ModuleUpdate) {
         let t = std::time::Instant::now();
         let mut old = std::mem::take(&mut self.handlers);
@@ -299,8 +274,7 @@ impl EventBus {
                 }
             }
         }
-        self.recompute_wanted();
-        self.analyzer_update = Some(update.modules.clone());
+        self.wanted = wanted_by(&update.modules);
         self.swaps += 1;
         self.last_swap = Some((update.prepared, t.elapsed()));
         self.publish_status();
@@ -314,7 +288,7 @@ impl EventBus {
             s.push_str(&status_lines(
                 &h.module,
                 &counters,
-                self.failures.health.get(h.name()),
+                self.failures.health(h.name()).as_ref(),
             ));
         }
         if let Some(w) = &self.writers {
@@ -340,6 +314,7 @@ impl EventBus {
         self.wanted.contains(name)
     }
 
+    /// Queues `e` (at its network time) for the handlers that take it.
     pub fn raise(&mut self, e: Event) {
         self.advance(e.ts);
         if !self.wants(&e.name) {
@@ -358,7 +333,7 @@ impl EventBus {
 
     /// Moves network time to `ts` and queues the timers that are due by then, in due order,
     /// ahead of whatever is raised at `ts`.
-    fn advance(&mut self, ts: f64) {
+    pub fn advance(&mut self, ts: f64) {
         if ts > self.now {
             self.now = ts;
         }
@@ -391,7 +366,6 @@ impl EventBus {
     /// Runs the pending batch through every handler, then the events they raised, for at most
     /// `MAX_ROUNDS` rounds.
     pub fn dispatch(&mut self) {
-        self.poll_reload();
         let mut batch = std::mem::take(&mut self.pending);
         for _ in 0..MAX_ROUNDS {
             if batch.is_empty() {
@@ -511,24 +485,12 @@ impl EventBus {
         self.timers.clear();
     }
 
-    /// A core connection event (`new_connection`, `connection_established`).
-    pub fn conn_event(&mut self, ev: ConnEvent, ts: i64, c: &Conn, local: &LocalNets) {
-        let name = match ev {
-            ConnEvent::New => "new_connection",
-            ConnEvent::Established => "connection_established",
-        };
-        let ts = ts as f64 / 1e6;
-        self.advance(ts);
-        if !self.wants(name) {
-            return;
-        }
-        let info = conn_info(c, local);
-        self.raise(Event {
-            name: name.to_string(),
-            ts,
-            conn: Some(info),
-            args: Vec::new(),
-        });
+    /// End of input: the last events and every timer are delivered and the handlers' logs
+    /// closed.
+    pub fn finish(&mut self) -> io::Result<()> {
+        self.expire_timers();
+        self.logs.finish()?;
+        self.notices.finish()
     }
 }
 
@@ -566,30 +528,5 @@ pub fn conn_info(c: &Conn, local: &LocalNets) -> ConnInfo {
             .iter()
             .map(|u| u.to_string_with(b'C'))
             .collect(),
-    }
-}
-
-impl ConnObserver for EventBus {
-    fn conn_done(&mut self, c: &Conn, local: &LocalNets) {
-        const NAME: &str = "connection_state_remove";
-        self.poll_reload();
-        self.advance(c.last as f64 / 1e6);
-        if !self.wants(NAME) {
-            return;
-        }
-        let info = conn_info(c, local);
-        self.raise(Event {
-            name: NAME.to_string(),
-            ts: c.last as f64 / 1e6,
-            conn: Some(info),
-            args: Vec::new(),
-        });
-    }
-
-    fn finish(&mut self) -> io::Result<()> {
-        self.expire_timers();
-        self.logs.finish()?;
-        self.notices.finish()?;
-        self.failures.finish()
     }
 }

@@ -8,6 +8,8 @@
 //! - [`streams`]: guest log streams and their rows.
 //! - [`failures`]: analyzer_failed.log and quarantine.
 //! - [`handlers`]: batched event dispatch to event handlers.
+//! - [`event_bus`]: where the packet thread raises events, for the handlers inline or on their
+//!   own thread.
 //! - [`mutes`]: events a handler asked not to be given (repeats it would ignore).
 //! - [`dpd`]: dynamic protocol detection (ports and payload signatures).
 //! - [`analyzers`]: protocol analyzer sessions on connections (the analyzer pipeline).
@@ -17,6 +19,7 @@
 pub mod analyzers;
 pub mod bindings;
 pub mod dpd;
+pub mod event_bus;
 pub mod event_filter;
 pub mod failures;
 pub mod handlers;

@@ -5,7 +5,7 @@ use std::io;
 use std::time::{Duration, Instant};
 
 use super::analyzers::Analyzers;
-use super::handlers::EventBus;
+use super::event_bus::EventBus;
 use crate::engine::{ConnObserver, Logs, TcpPayload};
 use crate::flow::table::ConnEvent;
 use crate::flow::Conn;
@@ -46,8 +46,8 @@ impl Monitor {
     }
 
     fn refresh_status(&mut self) {
-        self.bus.analyzer_status = self.analyzers.status(&self.bus.failures);
-        self.bus.publish_status();
+        let text = self.analyzers.status(&self.bus.failures);
+        self.bus.set_analyzer_status(text, true);
     }
 }
 
@@ -58,7 +58,8 @@ impl ConnObserver for Monitor {
             self.since_status = 0;
             if self.status_at.elapsed() >= Duration::from_secs(1) {
                 self.status_at = Instant::now();
-                self.bus.analyzer_status = self.analyzers.status(&self.bus.failures);
+                let text = self.analyzers.status(&self.bus.failures);
+                self.bus.set_analyzer_status(text, false);
             }
         }
         self.bus.conn_done(c, local);
