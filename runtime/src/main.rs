@@ -281,14 +281,8 @@ fn run(args: Args) -> Result<(), String> {
         // Handlers get a core of their own unless there are none yet (a reload that brings
         // the first one runs it inline) or the user asked otherwise.
         let threaded = !args.inline_handlers && !handlers.handlers.is_empty();
-        let mut bus = EventBus::new(
-            handlers,
-            &set.loaded,
-            failures,
-            GuestLogs::new(logs.clone()),
-            threaded,
-        )
-        .map_err(|e| format!("starting the event-handler thread: {e}"))?;
+        let mut bus = EventBus::new(handlers, failures, GuestLogs::new(logs.clone()), threaded)
+            .map_err(|e| format!("starting the event-handler thread: {e}"))?;
         // Hot reload: file watch, SIGHUP and `sandpiper ctl reload` all rescan the directory.
         let hup = Arc::new(AtomicBool::new(false));
         signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&hup))

@@ -160,11 +160,11 @@ impl EventBus {
     /// `threaded` runs the dispatcher on a thread of its own.
     pub fn new(
         dispatcher: Dispatcher,
-        modules: &[Arc<LoadedModule>],
         failures: FailureLog,
         logs: GuestLogs,
         threaded: bool,
     ) -> io::Result<Self> {
+        let wanted = dispatcher.wanted_events();
         let sink = if threaded {
             Sink::Thread(HandlerThread::spawn(dispatcher)?)
         } else {
@@ -173,7 +173,7 @@ impl EventBus {
         Ok(EventBus {
             failures,
             logs,
-            wanted: wanted_by(modules),
+            wanted,
             analyzer_update: None,
             reloader: None,
             now: 0.0,
@@ -271,12 +271,12 @@ impl EventBus {
         if !self.wants(name) {
             return;
         }
-        self.raise(Event {
+        self.send(Item::Event(Event {
             name: name.to_string(),
             ts,
             conn: Some(conn_info(c, local)),
             args: Vec::new(),
-        });
+        }));
     }
 }
 

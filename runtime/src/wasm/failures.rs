@@ -151,7 +151,46 @@ impl FailureLog {
         f: &Failure,
         conn: &FailureConn,
     ) -> io::Result<bool> {
-        self.state().record(ts, kind, module, f, conn)
+        let mut st = self.state();
+        st.row(
+            ts,
+            f.cause,
+            kind,
+            module,
+            &f.reason,
+            f.data.as_deref(),
+            conn,
+        )?;
+        let policy = st.policy;
+        let h = st.health.entry(module.to_string()).or_default();
+        h.failures += 1;
+        h.recent.push_back(ts);
+        while h
+            .recent
+            .front()
+            .is_some_and(|&t| ts - t > policy.window_secs)
+        {
+            h.recent.pop_front();
+        }
+        if policy.threshold == 0 || h.quarantined || h.recent.len() < policy.threshold {
+            return Ok(false);
+        }
+        h.quarantined = true;
+        let reason = format!(
+            "{} failures within {} s: module disabled",
+            h.recent.len(),
+            policy.window_secs
+        );
+        st.row(
+            ts,
+            "quarantined",
+            kind,
+            module,
+            &reason,
+            None,
+            &FailureConn::default(),
+        )?;
+        Ok(true)
     }
 
     /// Logs a protocol violation: the traffic's fault, not the module's, so it does not
@@ -183,55 +222,6 @@ impl FailureLog {
 }
 
 impl FailureState {
-    fn record(
-        &mut self,
-        ts: f64,
-        kind: Kind,
-        module: &str,
-        f: &Failure,
-        conn: &FailureConn,
-    ) -> io::Result<bool> {
-        self.row(
-            ts,
-            f.cause,
-            kind,
-            module,
-            &f.reason,
-            f.data.as_deref(),
-            conn,
-        )?;
-        let policy = self.policy;
-        let h = self.health.entry(module.to_string()).or_default();
-        h.failures += 1;
-        h.recent.push_back(ts);
-        while h
-            .recent
-            .front()
-            .is_some_and(|&t| ts - t > policy.window_secs)
-        {
-            h.recent.pop_front();
-        }
-        if policy.threshold == 0 || h.quarantined || h.recent.len() < policy.threshold {
-            return Ok(false);
-        }
-        h.quarantined = true;
-        let reason = format!(
-            "{} failures within {} s: module disabled",
-            h.recent.len(),
-            policy.window_secs
-        );
-        self.row(
-            ts,
-            "quarantined",
-            kind,
-            module,
-            &reason,
-            None,
-            &FailureConn::default(),
-        )?;
-        Ok(true)
-    }
-
     #[allow(clippy::too_many_arguments)]
     fn row(
         &mut self,

@@ -309,6 +309,11 @@ impl Dispatcher {
         *self.status.lock().unwrap_or_else(|p| p.into_inner()) = s;
     }
 
+    /// The names of the events some handler subscribes to.
+    pub fn wanted_events(&self) -> Arc<HashSet<String>> {
+        self.wanted.clone()
+    }
+
     /// Whether any handler subscribes to `name` (callers skip building unwanted events).
     pub fn wants(&self, name: &str) -> bool {
         self.wanted.contains(name)
