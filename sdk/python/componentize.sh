@@ -4,7 +4,7 @@
 #   sdk/python/componentize.sh SRC_DIR MODULE OUT.wasm [WORLD]
 #
 # SRC_DIR holds MODULE.py (the app module, whose `Handler` class implements the world's
-# export) and anything it imports. WORLD defaults to sandpiper:monitor/event-handler@0.1.0.
+# export) and anything it imports. WORLD defaults to sandpiper:monitor/event-handler@0.2.0.
 # Environment: SANDPIPER_WIT (default: wit/ of this tree), SANDPIPER_TOOLCHAINS (where a venv
 # with componentize-py is made on first use; default: target/toolchains of this tree). Does
 # nothing when OUT.wasm is newer than SRC_DIR, this script and the WIT. Nothing is written
@@ -19,7 +19,7 @@ usage="usage: componentize.sh SRC_DIR MODULE OUT.wasm [WORLD]"
 src=$(cd "${1:?$usage}" && pwd)
 module=${2:?$usage}
 out=${3:?$usage}
-world=${4:-sandpiper:monitor/event-handler@0.1.0}
+world=${4:-sandpiper:monitor/event-handler@0.2.0}
 wit=${SANDPIPER_WIT:-$root/wit}
 toolchains=${SANDPIPER_TOOLCHAINS:-$root/target/toolchains}
 name=$(basename "$out" .wasm)

@@ -33,7 +33,7 @@ extern crate self as sandpiper_sdk;
 mod common {
     wit_bindgen::generate!({
         path: "../wit",
-        inline: "package sandpiper:sdk; world common { import sandpiper:monitor/log@0.1.0; import sandpiper:monitor/events@0.1.0; }",
+        inline: "package sandpiper:sdk; world common { import sandpiper:monitor/log@0.2.0; import sandpiper:monitor/events@0.2.0; }",
         world: "sandpiper:sdk/common",
         runtime_path: "::sandpiper_sdk::__wit_bindgen::rt",
         generate_all,
@@ -44,6 +44,8 @@ pub use common::sandpiper::monitor::{events, log, types};
 
 mod values;
 pub use values::*;
+
+pub mod packed;
 
 /// A log stream created once per instance and shared by every session or call in it.
 ///

@@ -7,7 +7,7 @@ pub mod writer_bindings {
         world: "sandpiper:monitor/log-writer",
         runtime_path: "::sandpiper_sdk::__wit_bindgen::rt",
         with: {
-            "sandpiper:monitor/types@0.1.0": crate::types,
+            "sandpiper:monitor/types@0.2.0": crate::types,
         },
         generate_all,
         pub_export_macro: true,
@@ -18,12 +18,15 @@ pub mod writer_bindings {
 
 pub use writer_bindings::sandpiper::monitor::sink;
 
-use crate::types::{LogSchema, Row, Time};
+use crate::packed::Rows;
+use crate::types::{LogSchema, Time};
 
 /// A log writer: formats the rows of one stream and writes the bytes with [`sink::write`].
 pub trait Writer: 'static {
     fn new(schema: LogSchema, opened: Time) -> Self;
-    fn write(&mut self, rows: Vec<Row>) -> Result<(), String>;
+    /// The next rows, read in place from the packed bytes the host sent (see
+    /// [`crate::packed`]).
+    fn write(&mut self, rows: Rows<'_>) -> Result<(), String>;
     fn flush(&mut self) -> Result<(), String> {
         Ok(())
     }
@@ -46,7 +49,8 @@ macro_rules! export_writer {
                 fn new(schema: $crate::types::LogSchema, opened: f64) -> Self {
                     __SandpiperStreamWriter(::core::cell::RefCell::new(<$ty as $crate::Writer>::new(schema, opened)))
                 }
-                fn write(&self, rows: ::std::vec::Vec<$crate::types::Row>) -> Result<(), String> {
+                fn write(&self, rows: $crate::types::PackedRows) -> Result<(), String> {
+                    let rows = $crate::packed::Rows::new(rows.count, &rows.bytes);
                     $crate::Writer::write(&mut *self.0.borrow_mut(), rows)
                 }
                 fn flush(&self) -> Result<(), String> {

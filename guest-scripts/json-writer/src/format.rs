@@ -3,10 +3,10 @@
 //! of the host's former native writer (runtime/src/log/json.rs), which follows Zeek's JSON
 //! logs: one object per row, keys in schema order, unset fields left out.
 
-use std::io::Write as _;
-use std::net::Ipv6Addr;
-
-use sandpiper_sdk::types::{IpAddress, LogSchema, Value};
+use sandpiper_sdk::packed::ValueRef as Value;
+use sandpiper_sdk::types::LogSchema;
+// Times and addresses print as in TSV.
+pub use tsv_format::format::{to_micros, write_addr, write_micros, write_subnet};
 
 use crate::double;
 
@@ -27,7 +27,7 @@ pub fn column_keys(schema: &LogSchema) -> Vec<Box<[u8]>> {
 /// Appends one row (`keys` has one entry per column) and its newline. A row whose flat values
 /// do not make exactly one value per column (a container header promising more elements than
 /// follow, a nested container) is refused and leaves `out` as it was.
-pub fn write_row(out: &mut Vec<u8>, row: &[Value], keys: &[Box<[u8]>]) -> Result<(), String> {
+pub fn write_row(out: &mut Vec<u8>, row: &[Value<'_>], keys: &[Box<[u8]>]) -> Result<(), String> {
     let start = out.len();
     match write_object(out, row, keys) {
         Ok(()) => {
@@ -41,7 +41,7 @@ pub fn write_row(out: &mut Vec<u8>, row: &[Value], keys: &[Box<[u8]>]) -> Result
     }
 }
 
-fn write_object(out: &mut Vec<u8>, row: &[Value], keys: &[Box<[u8]>]) -> Result<(), String> {
+fn write_object(out: &mut Vec<u8>, row: &[Value<'_>], keys: &[Box<[u8]>]) -> Result<(), String> {
     out.push(b'{');
     let mut first = true;
     let mut column = 0;
@@ -94,7 +94,11 @@ fn separate(out: &mut Vec<u8>, first: &mut bool, key: &[u8]) {
 }
 
 /// The `n` elements following the container header at `header`.
-fn container_elements(row: &[Value], header: usize, n: u32) -> Result<&[Value], String> {
+fn container_elements<'r, 'a>(
+    row: &'r [Value<'a>],
+    header: usize,
+    n: u32,
+) -> Result<&'r [Value<'a>], String> {
     let first = header + 1;
     usize::try_from(n)
         .ok()
@@ -104,7 +108,7 @@ fn container_elements(row: &[Value], header: usize, n: u32) -> Result<&[Value], 
 }
 
 /// Appends one scalar. `Unset` reaches here only inside a container, where Zeek writes null.
-pub fn write_value(out: &mut Vec<u8>, v: &Value) -> Result<(), String> {
+pub fn write_value(out: &mut Vec<u8>, v: &Value<'_>) -> Result<(), String> {
     let mut ib = itoa::Buffer::new();
     match v {
         Value::Unset => out.extend_from_slice(b"null"),
@@ -119,10 +123,10 @@ pub fn write_value(out: &mut Vec<u8>, v: &Value) -> Result<(), String> {
             write_addr(out, a);
             out.push(b'"');
         }
-        Value::Port(p) => out.extend_from_slice(ib.format(p.number).as_bytes()),
-        Value::Subnet(s) => {
+        Value::Port(number, _) => out.extend_from_slice(ib.format(*number).as_bytes()),
+        Value::Subnet(address, len) => {
             out.push(b'"');
-            write_subnet(out, &s.address, s.prefix_len);
+            write_subnet(out, address, *len);
             out.push(b'"');
         }
         Value::SetOf(_) | Value::VectorOf(_) => {
@@ -169,69 +173,4 @@ pub fn write_json_str(out: &mut Vec<u8>, s: &str) {
 
 fn hex_digit(n: u8) -> u8 {
     b"0123456789abcdef"[usize::from(n)]
-}
-
-/// Seconds (WIT `time` and `interval`) to the whole microseconds the native side stored.
-pub fn to_micros(seconds: f64) -> i64 {
-    (seconds * 1e6).round() as i64
-}
-
-/// Formats microseconds as seconds with six decimals (a bare JSON number), as Zeek prints
-/// time and interval.
-pub fn write_micros(out: &mut Vec<u8>, us: i64) {
-    let a = us.unsigned_abs();
-    if us < 0 {
-        out.push(b'-');
-    }
-    out.extend_from_slice(itoa::Buffer::new().format(a / 1_000_000).as_bytes());
-    let mut digits = [b'0'; 7];
-    digits[0] = b'.';
-    let mut frac = a % 1_000_000;
-    for d in digits[1..].iter_mut().rev() {
-        *d = b'0' + (frac % 10) as u8;
-        frac /= 10;
-    }
-    out.extend_from_slice(&digits);
-}
-
-/// An address as Rust's `IpAddr` shows it (RFC 5952 for IPv6, as Zeek).
-pub fn write_addr(out: &mut Vec<u8>, a: &IpAddress) {
-    match *a {
-        IpAddress::V4((a, b, c, d)) => {
-            let mut ib = itoa::Buffer::new();
-            for (k, octet) in [a, b, c, d].into_iter().enumerate() {
-                if k > 0 {
-                    out.push(b'.');
-                }
-                out.extend_from_slice(ib.format(octet).as_bytes());
-            }
-        }
-        IpAddress::V6((a, b, c, d, e, f, g, h)) => {
-            // Writing into a Vec cannot fail.
-            let _ = write!(out, "{}", Ipv6Addr::new(a, b, c, d, e, f, g, h));
-        }
-    }
-}
-
-/// A subnet as Zeek shows one ("10.0.0.0/8", "2001:db8::/32"): Zeek keeps subnets masked to
-/// their length, so host bits are cleared.
-pub fn write_subnet(out: &mut Vec<u8>, address: &IpAddress, len: u8) {
-    let masked = match *address {
-        IpAddress::V4((a, b, c, d)) => {
-            let keep = u32::from(len.min(32));
-            let mask = u32::MAX.checked_shl(32 - keep).unwrap_or(0);
-            let [a, b, c, d] = (u32::from_be_bytes([a, b, c, d]) & mask).to_be_bytes();
-            IpAddress::V4((a, b, c, d))
-        }
-        IpAddress::V6((a, b, c, d, e, f, g, h)) => {
-            let keep = u32::from(len.min(128));
-            let mask = u128::MAX.checked_shl(128 - keep).unwrap_or(0);
-            let bits = u128::from(Ipv6Addr::new(a, b, c, d, e, f, g, h)) & mask;
-            let s = Ipv6Addr::from(bits).segments();
-            IpAddress::V6((s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]))
-        }
-    };
-    write_addr(out, &masked);
-    out.push(b'/');
-    out.extend_from_slice(itoa::Buffer::new().format(len).as_bytes());
 }

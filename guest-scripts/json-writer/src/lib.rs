@@ -14,8 +14,9 @@ pub mod stream;
 #[cfg(test)]
 mod tests;
 
+use sandpiper_sdk::packed::Rows;
 use sandpiper_sdk::sink;
-use sandpiper_sdk::types::{LogSchema, Row, Time};
+use sandpiper_sdk::types::{LogSchema, Time};
 use sandpiper_sdk::Writer;
 
 use stream::JsonStream;
@@ -33,8 +34,8 @@ impl Writer for JsonWriter {
         JsonWriter(JsonStream::new(&schema))
     }
 
-    fn write(&mut self, rows: Vec<Row>) -> Result<(), String> {
-        self.0.write(&rows, &mut to_sink)
+    fn write(&mut self, rows: Rows<'_>) -> Result<(), String> {
+        self.0.write(rows, &mut to_sink)
     }
 
     fn flush(&mut self) -> Result<(), String> {

@@ -3,17 +3,15 @@
 //! component passes `sink::write`. JSON lines have no header or footer, so `rotate` and
 //! `finish` only flush.
 
-use sandpiper_sdk::types::{LogSchema, Row};
+use sandpiper_sdk::packed::Rows;
+use sandpiper_sdk::types::LogSchema;
 
 use crate::format;
 
-/// Buffered bytes that trigger a sink write: each import call has a fixed cost, so bytes go
-/// out in large chunks (and whenever the host calls `flush`, `rotate` or `finish`).
-pub const CHUNK: usize = 64 * 1024;
-
-/// Where formatted bytes go: `sandpiper_sdk::sink::write` in the component.
-pub trait Sink: FnMut(&[u8]) -> Result<(), String> {}
-impl<F: FnMut(&[u8]) -> Result<(), String>> Sink for F {}
+// Output leaves in chunks of CHUNK bytes (and on `flush`, `rotate` and `finish`), through the
+// same sink type and row loop as tsv-writer's.
+use tsv_format::stream::format_rows;
+pub use tsv_format::stream::{Sink, CHUNK};
 
 pub struct JsonStream {
     /// `"name":` per column, escaped once.
@@ -33,26 +31,16 @@ impl JsonStream {
     }
 
     /// Formats every well-formed row; a malformed one (its values do not make the schema's
-    /// columns) is skipped and reported in the error after the others are written.
-    pub fn write(&mut self, rows: &[Row], sink: &mut impl Sink) -> Result<(), String> {
+    /// columns) is skipped and reported in the error after the others are written. Bytes
+    /// that cannot be decoded end the batch: the rows before them are written.
+    pub fn write(&mut self, rows: Rows<'_>, sink: &mut impl Sink) -> Result<(), String> {
         if self.finished {
             return Err("write after finish".into());
         }
-        let mut bad = 0usize;
-        let mut first_error = None;
-        for (i, row) in rows.iter().enumerate() {
-            if let Err(e) = format::write_row(&mut self.buf, row, &self.keys) {
-                bad += 1;
-                first_error.get_or_insert_with(|| format!("row {i}: {e}"));
-            }
-            if self.buf.len() >= CHUNK {
-                self.flush(sink)?;
-            }
-        }
-        match first_error {
-            None => Ok(()),
-            Some(e) => Err(format!("{bad} of {} rows not written; {e}", rows.len())),
-        }
+        let keys = &self.keys;
+        format_rows(rows, &mut self.buf, keys.len(), sink, |out, row| {
+            format::write_row(out, row, keys)
+        })
     }
 
     /// Hands the buffered bytes to the sink. They are dropped even if the sink fails, so a

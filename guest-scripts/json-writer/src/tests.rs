@@ -7,9 +7,26 @@ use sandpiper_sdk::types::{
     Field, FieldType, IpAddress, LogSchema, Port, ScalarType, Subnet, Transport, Value,
 };
 
+use sandpiper_sdk::packed::{self, value_ref, Rows, ValueRef};
+
 use crate::double::write_json_double;
 use crate::format::{column_keys, to_micros, write_json_str, write_row};
-use crate::stream::{JsonStream, CHUNK};
+use crate::stream::{JsonStream, Sink, CHUNK};
+
+/// Owned values as the borrowed ones the formatter reads.
+fn refs(values: &[Value]) -> Vec<ValueRef<'_>> {
+    values.iter().map(value_ref).collect()
+}
+
+/// Writes owned rows the way the host sends them: packed.
+fn write_owned(
+    stream: &mut JsonStream,
+    rows: &[Vec<Value>],
+    sink: &mut impl Sink,
+) -> Result<(), String> {
+    let (count, bytes) = packed::encode(rows);
+    stream.write(Rows::new(count, &bytes), sink)
+}
 
 fn field(name: &str, t: FieldType) -> Field {
     Field {
@@ -62,7 +79,7 @@ fn subnet(address: IpAddress, prefix_len: u8) -> Value {
 /// One row's line (with its newline) under `sch`.
 fn row_json(sch: &LogSchema, values: &[Value]) -> String {
     let mut out = Vec::new();
-    write_row(&mut out, values, &column_keys(sch)).unwrap();
+    write_row(&mut out, &refs(values), &column_keys(sch)).unwrap();
     String::from_utf8(out).unwrap()
 }
 
@@ -419,7 +436,7 @@ fn malformed_rows_are_refused_and_leave_no_bytes() {
     ];
     for (values, why) in bad {
         let mut out = b"kept".to_vec();
-        let err = write_row(&mut out, values, &one_column).unwrap_err();
+        let err = write_row(&mut out, &refs(values), &one_column).unwrap_err();
         assert!(err.contains(why), "{values:?}: {err}");
         assert_eq!(out, b"kept");
     }
@@ -435,13 +452,13 @@ fn stream_has_no_header_and_flushes_on_rotate_and_finish() {
             calls.push(String::from_utf8(b.to_vec()).unwrap());
             Ok(())
         };
-        stream.write(&[vec![Value::Count(1)]], &mut sink).unwrap();
+        write_owned(&mut stream, &[vec![Value::Count(1)]], &mut sink).unwrap();
         stream.rotate(&mut sink).unwrap();
         stream.rotate(&mut sink).unwrap();
-        stream.write(&[vec![Value::Count(2)]], &mut sink).unwrap();
+        write_owned(&mut stream, &[vec![Value::Count(2)]], &mut sink).unwrap();
         stream.finish(&mut sink).unwrap();
         stream.finish(&mut sink).unwrap();
-        assert!(stream.write(&[vec![Value::Count(3)]], &mut sink).is_err());
+        assert!(write_owned(&mut stream, &[vec![Value::Count(3)]], &mut sink).is_err());
     }
     assert_eq!(calls, ["{\"n\":1}\n", "{\"n\":2}\n"]);
 }
@@ -457,7 +474,7 @@ fn output_goes_out_in_large_chunks_and_bad_rows_are_reported() {
         calls.push(b.to_vec());
         Ok(())
     };
-    let err = stream.write(&rows, &mut sink).unwrap_err();
+    let err = write_owned(&mut stream, &rows, &mut sink).unwrap_err();
     assert!(
         err.starts_with("1 of 50000 rows not written; row 7: "),
         "{err}"

@@ -3,9 +3,10 @@
 //! host's former native writer (runtime/src/log/tsv.rs), which follows Zeek's ASCII writer.
 
 use std::io::Write as _;
-use std::net::Ipv6Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use sandpiper_sdk::types::{FieldType, IpAddress, LogSchema, ScalarType, Value};
+use sandpiper_sdk::packed::ValueRef as Value;
+use sandpiper_sdk::types::{FieldType, LogSchema, ScalarType};
 
 use crate::{double, timestamp};
 
@@ -119,7 +120,7 @@ fn vector_name(t: ScalarType) -> &'static str {
 /// Appends one row of `columns` columns and its newline. A row whose flat values do not make
 /// exactly `columns` columns (a container header promising more elements than follow, a nested
 /// container) is refused and leaves `out` as it was.
-pub fn write_row(out: &mut Vec<u8>, row: &[Value], columns: usize) -> Result<(), String> {
+pub fn write_row(out: &mut Vec<u8>, row: &[Value<'_>], columns: usize) -> Result<(), String> {
     let start = out.len();
     let result = write_columns(out, row, columns);
     match result {
@@ -134,7 +135,7 @@ pub fn write_row(out: &mut Vec<u8>, row: &[Value], columns: usize) -> Result<(),
     }
 }
 
-fn write_columns(out: &mut Vec<u8>, row: &[Value], columns: usize) -> Result<(), String> {
+fn write_columns(out: &mut Vec<u8>, row: &[Value<'_>], columns: usize) -> Result<(), String> {
     let mut column = 0;
     let mut i = 0;
     while i < row.len() {
@@ -163,7 +164,11 @@ fn write_columns(out: &mut Vec<u8>, row: &[Value], columns: usize) -> Result<(),
 }
 
 /// The `n` elements following the container header at `header`.
-fn container_elements(row: &[Value], header: usize, n: u32) -> Result<&[Value], String> {
+fn container_elements<'r, 'a>(
+    row: &'r [Value<'a>],
+    header: usize,
+    n: u32,
+) -> Result<&'r [Value<'a>], String> {
     let first = header + 1;
     usize::try_from(n)
         .ok()
@@ -173,7 +178,7 @@ fn container_elements(row: &[Value], header: usize, n: u32) -> Result<&[Value], 
 }
 
 /// A set or vector: elements joined by `,`, "(empty)" when there are none.
-fn write_container(out: &mut Vec<u8>, elements: &[Value]) -> Result<(), String> {
+fn write_container(out: &mut Vec<u8>, elements: &[Value<'_>]) -> Result<(), String> {
     if elements.is_empty() {
         out.extend_from_slice(b"(empty)");
         return Ok(());
@@ -189,7 +194,7 @@ fn write_container(out: &mut Vec<u8>, elements: &[Value]) -> Result<(), String> 
 
 /// Appends one scalar; `in_container` when it is an element of a set or vector (then `,` in
 /// strings is escaped too).
-pub fn write_value(out: &mut Vec<u8>, v: &Value, in_container: bool) -> Result<(), String> {
+pub fn write_value(out: &mut Vec<u8>, v: &Value<'_>, in_container: bool) -> Result<(), String> {
     let mut ib = itoa::Buffer::new();
     match v {
         Value::Unset => out.push(b'-'),
@@ -200,8 +205,8 @@ pub fn write_value(out: &mut Vec<u8>, v: &Value, in_container: bool) -> Result<(
         Value::Time(t) | Value::Interval(t) => write_micros(out, to_micros(*t)),
         Value::Str(s) | Value::Enumeration(s) => write_escaped(out, s, in_container),
         Value::Addr(a) => write_addr(out, a),
-        Value::Port(p) => out.extend_from_slice(ib.format(p.number).as_bytes()),
-        Value::Subnet(s) => write_subnet(out, &s.address, s.prefix_len),
+        Value::Port(number, _) => out.extend_from_slice(ib.format(*number).as_bytes()),
+        Value::Subnet(address, len) => write_subnet(out, address, *len),
         Value::SetOf(_) | Value::VectorOf(_) => {
             return Err("a container inside a container (containers do not nest)".into())
         }
@@ -261,40 +266,37 @@ pub fn write_micros(out: &mut Vec<u8>, us: i64) {
 }
 
 /// An address as Rust's `IpAddr` shows it (RFC 5952 for IPv6, as Zeek).
-pub fn write_addr(out: &mut Vec<u8>, a: &IpAddress) {
-    match *a {
-        IpAddress::V4((a, b, c, d)) => {
+pub fn write_addr(out: &mut Vec<u8>, a: &IpAddr) {
+    match a {
+        IpAddr::V4(v4) => {
             let mut ib = itoa::Buffer::new();
-            for (k, octet) in [a, b, c, d].into_iter().enumerate() {
+            for (k, octet) in v4.octets().into_iter().enumerate() {
                 if k > 0 {
                     out.push(b'.');
                 }
                 out.extend_from_slice(ib.format(octet).as_bytes());
             }
         }
-        IpAddress::V6((a, b, c, d, e, f, g, h)) => {
+        IpAddr::V6(v6) => {
             // Writing into a Vec cannot fail.
-            let _ = write!(out, "{}", Ipv6Addr::new(a, b, c, d, e, f, g, h));
+            let _ = write!(out, "{v6}");
         }
     }
 }
 
 /// A subnet as Zeek shows one ("10.0.0.0/8", "2001:db8::/32"): Zeek keeps subnets masked to
 /// their length, so host bits are cleared.
-pub fn write_subnet(out: &mut Vec<u8>, address: &IpAddress, len: u8) {
+pub fn write_subnet(out: &mut Vec<u8>, address: &IpAddr, len: u8) {
     let masked = match *address {
-        IpAddress::V4((a, b, c, d)) => {
+        IpAddr::V4(v4) => {
             let keep = u32::from(len.min(32));
             let mask = u32::MAX.checked_shl(32 - keep).unwrap_or(0);
-            let [a, b, c, d] = (u32::from_be_bytes([a, b, c, d]) & mask).to_be_bytes();
-            IpAddress::V4((a, b, c, d))
+            IpAddr::V4(Ipv4Addr::from(u32::from(v4) & mask))
         }
-        IpAddress::V6((a, b, c, d, e, f, g, h)) => {
+        IpAddr::V6(v6) => {
             let keep = u32::from(len.min(128));
             let mask = u128::MAX.checked_shl(128 - keep).unwrap_or(0);
-            let bits = u128::from(Ipv6Addr::new(a, b, c, d, e, f, g, h)) & mask;
-            let s = Ipv6Addr::from(bits).segments();
-            IpAddress::V6((s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]))
+            IpAddr::V6(Ipv6Addr::from(u128::from(v6) & mask))
         }
     };
     write_addr(out, &masked);

@@ -2,7 +2,8 @@
 //! file is closed. Bytes leave through a sink function passed in, so this is tested natively
 //! with a vector as the sink; the component passes `sink::write`.
 
-use sandpiper_sdk::types::{LogSchema, Row};
+use sandpiper_sdk::packed::{Rows, ValueRef};
+use sandpiper_sdk::types::LogSchema;
 
 use crate::format::{self, Header};
 
@@ -38,26 +39,16 @@ impl TsvStream {
     }
 
     /// Formats every well-formed row; a malformed one (its values do not make the schema's
-    /// columns) is skipped and reported in the error after the others are written.
-    pub fn write(&mut self, rows: &[Row], sink: &mut impl Sink) -> Result<(), String> {
+    /// columns) is skipped and reported in the error after the others are written. Bytes
+    /// that cannot be decoded end the batch: the rows before them are written.
+    pub fn write(&mut self, rows: Rows<'_>, sink: &mut impl Sink) -> Result<(), String> {
         if self.closed {
             return Err("write after finish".into());
         }
-        let mut bad = 0usize;
-        let mut first_error = None;
-        for (i, row) in rows.iter().enumerate() {
-            if let Err(e) = format::write_row(&mut self.buf, row, self.columns) {
-                bad += 1;
-                first_error.get_or_insert_with(|| format!("row {i}: {e}"));
-            }
-            if self.buf.len() >= CHUNK {
-                self.flush(sink)?;
-            }
-        }
-        match first_error {
-            None => Ok(()),
-            Some(e) => Err(format!("{bad} of {} rows not written; {e}", rows.len())),
-        }
+        let columns = self.columns;
+        format_rows(rows, &mut self.buf, columns, sink, |out, row| {
+            format::write_row(out, row, columns)
+        })
     }
 
     /// Hands the buffered bytes to the sink. They are dropped even if the sink fails, so a
@@ -91,5 +82,48 @@ impl TsvStream {
             format::write_footer(&mut self.buf, at);
         }
         self.flush(sink)
+    }
+}
+
+/// Decodes packed rows one at a time and formats each with `format` into `buf`, handing `buf`
+/// to the sink whenever it reaches [`CHUNK`]. A row `format` refuses is skipped and reported
+/// in the error after the others are written; bytes that cannot be decoded end the batch
+/// after the rows before them. `columns` sizes the reused row (it grows for wider rows).
+pub fn format_rows(
+    mut rows: Rows<'_>,
+    buf: &mut Vec<u8>,
+    columns: usize,
+    sink: &mut impl Sink,
+    mut format: impl FnMut(&mut Vec<u8>, &[ValueRef<'_>]) -> Result<(), String>,
+) -> Result<(), String> {
+    let total = rows.remaining();
+    let mut bad = 0usize;
+    let mut first_error = None;
+    // One row's values, reused: decoding borrows from the packed bytes, so rows cost no
+    // allocation once this has grown to the widest row.
+    let mut row = Vec::with_capacity(columns + 8);
+    let mut i = 0usize;
+    while let Some(decoded) = rows.next_into(&mut row) {
+        if let Err(e) = decoded {
+            return Err(format!(
+                "row {i}: {e}; the {} rows before it are written",
+                i - bad
+            ));
+        }
+        if let Err(e) = format(buf, &row) {
+            bad += 1;
+            first_error.get_or_insert_with(|| format!("row {i}: {e}"));
+        }
+        if buf.len() >= CHUNK {
+            // Dropped even if the sink fails, so a broken sink cannot grow the buffer.
+            let sunk = sink(buf);
+            buf.clear();
+            sunk?;
+        }
+        i += 1;
+    }
+    match first_error {
+        None => Ok(()),
+        Some(e) => Err(format!("{bad} of {total} rows not written; {e}")),
     }
 }

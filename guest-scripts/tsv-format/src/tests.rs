@@ -6,9 +6,11 @@ use sandpiper_sdk::types::{
     Field, FieldType, IpAddress, LogSchema, Port, ScalarType, Subnet, Transport, Value,
 };
 
+use sandpiper_sdk::packed::{self, value_ref, Rows, ValueRef};
+
 use crate::double::write_double;
 use crate::format::{self, type_name, write_row, write_value, Header};
-use crate::stream::{TsvStream, CHUNK};
+use crate::stream::{Sink, TsvStream, CHUNK};
 use crate::timestamp::{civil_from_days, write_zeek_stamp};
 
 fn field(name: &str, t: FieldType) -> Field {
@@ -59,10 +61,27 @@ fn subnet(address: IpAddress, prefix_len: u8) -> Value {
     })
 }
 
+/// Owned values as the borrowed ones the formatter reads.
+fn refs(values: &[Value]) -> Vec<ValueRef<'_>> {
+    values.iter().map(value_ref).collect()
+}
+
+/// Writes owned rows the way the host sends them: packed.
+trait WriteOwned {
+    fn write_owned(&mut self, rows: &[Vec<Value>], sink: &mut impl Sink) -> Result<(), String>;
+}
+
+impl WriteOwned for TsvStream {
+    fn write_owned(&mut self, rows: &[Vec<Value>], sink: &mut impl Sink) -> Result<(), String> {
+        let (count, bytes) = packed::encode(rows);
+        self.write(Rows::new(count, &bytes), sink)
+    }
+}
+
 /// One scalar outside (false) or inside (true) a container.
 fn one(v: Value, in_container: bool) -> String {
     let mut out = Vec::new();
-    write_value(&mut out, &v, in_container).unwrap();
+    write_value(&mut out, &value_ref(&v), in_container).unwrap();
     String::from_utf8(out).unwrap()
 }
 
@@ -81,7 +100,7 @@ fn stamp(seconds: f64) -> String {
 /// A row's line, without its newline.
 fn row(values: &[Value], columns: usize) -> String {
     let mut out = Vec::new();
-    write_row(&mut out, values, columns).unwrap();
+    write_row(&mut out, &refs(values), columns).unwrap();
     let line = String::from_utf8(out).unwrap();
     line.strip_suffix('\n').expect("newline").to_string()
 }
@@ -94,7 +113,7 @@ fn render(schema: &LogSchema, rows: &[Vec<Value>], opened: f64, closed: f64) -> 
         Ok(())
     };
     let mut stream = TsvStream::new(schema, opened);
-    stream.write(rows, &mut sink).unwrap();
+    stream.write_owned(rows, &mut sink).unwrap();
     stream.finish(closed, &mut sink).unwrap();
     String::from_utf8(got).unwrap()
 }
@@ -539,7 +558,7 @@ fn malformed_rows_are_refused_and_leave_no_bytes() {
     ];
     for (values, columns, why) in bad {
         let mut out = b"kept".to_vec();
-        let err = write_row(&mut out, values, *columns).unwrap_err();
+        let err = write_row(&mut out, &refs(values), *columns).unwrap_err();
         assert!(err.contains(why), "{values:?}: {err}");
         assert_eq!(out, b"kept");
     }
@@ -577,7 +596,7 @@ fn rotation_closes_the_old_file_and_buffers_the_new_header() {
     let mut rec = Recorder::default();
     let mut stream = TsvStream::new(&one_count_schema(), T_2011);
     stream
-        .write(&[vec![Value::Count(1)]], &mut rec.sink())
+        .write_owned(&[vec![Value::Count(1)]], &mut rec.sink())
         .unwrap();
     assert!(rec.calls.is_empty(), "rows stay buffered below a chunk");
     stream.rotate(T_2011 + 60.0, &mut rec.sink()).unwrap();
@@ -591,7 +610,7 @@ fn rotation_closes_the_old_file_and_buffers_the_new_header() {
     );
     // The host switches files now; the next file starts with its header, opened at `at`.
     stream
-        .write(&[vec![Value::Count(2)]], &mut rec.sink())
+        .write_owned(&[vec![Value::Count(2)]], &mut rec.sink())
         .unwrap();
     stream.flush(&mut rec.sink()).unwrap();
     assert_eq!(
@@ -604,7 +623,7 @@ fn rotation_closes_the_old_file_and_buffers_the_new_header() {
     stream.finish(T_2011 + 180.0, &mut rec.sink()).unwrap();
     assert_eq!(rec.calls.len(), 3);
     assert!(stream
-        .write(&[vec![Value::Count(3)]], &mut rec.sink())
+        .write_owned(&[vec![Value::Count(3)]], &mut rec.sink())
         .is_err());
 }
 
@@ -633,7 +652,7 @@ fn output_goes_out_in_large_chunks() {
     let mut rec = Recorder::default();
     let mut stream = TsvStream::new(&one_count_schema(), 0.0);
     let rows: Vec<Vec<Value>> = (0..100_000u64).map(|n| vec![Value::Count(n)]).collect();
-    stream.write(&rows, &mut rec.sink()).unwrap();
+    stream.write_owned(&rows, &mut rec.sink()).unwrap();
     stream.finish(0.0, &mut rec.sink()).unwrap();
     let all: Vec<u8> = rec.calls.concat();
     let text = String::from_utf8(all).unwrap();
@@ -652,7 +671,7 @@ fn a_bad_row_is_skipped_and_reported_the_rest_written() {
     let mut rec = Recorder::default();
     let mut stream = TsvStream::new(&one_count_schema(), 0.0);
     let err = stream
-        .write(
+        .write_owned(
             &[
                 vec![Value::Count(1)],
                 vec![Value::SetOf(2), Value::Count(9)],
@@ -675,4 +694,25 @@ fn a_failing_sink_reports_and_does_not_grow_the_buffer() {
     let mut rec = Recorder::default();
     stream.finish(0.0, &mut rec.sink()).unwrap();
     assert_eq!(rec.text(0), "#close\t1970-01-01-00-00-00\n");
+}
+
+#[test]
+fn undecodable_bytes_end_the_batch_after_the_rows_before_them() {
+    let mut rec = Recorder::default();
+    let mut stream = TsvStream::new(&one_count_schema(), 0.0);
+    let (_, mut bytes) = packed::encode(&[vec![Value::Count(1)], vec![Value::Count(2)]]);
+    // A third row whose only value has an unknown tag.
+    bytes.extend_from_slice(&[1, 0, 0, 0, 200]);
+    let err = stream
+        .write(Rows::new(3, &bytes), &mut rec.sink())
+        .unwrap_err();
+    assert!(
+        err.starts_with("row 2: packed rows: an unknown value tag"),
+        "{err}"
+    );
+    assert!(err.ends_with("the 2 rows before it are written"), "{err}");
+    stream.finish(0.0, &mut rec.sink()).unwrap();
+    assert!(rec
+        .text(0)
+        .ends_with("#types\tcount\n1\n2\n#close\t1970-01-01-00-00-00\n"));
 }

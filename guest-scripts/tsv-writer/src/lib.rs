@@ -3,8 +3,9 @@
 //! (and the host's built-in writer) writes them. The format itself is the `tsv-format`
 //! library; this crate is the only code that calls the host (`sink::write`).
 
+use sandpiper_sdk::packed::Rows;
 use sandpiper_sdk::sink;
-use sandpiper_sdk::types::{LogSchema, Row, Time};
+use sandpiper_sdk::types::{LogSchema, Time};
 use sandpiper_sdk::Writer;
 
 use tsv_format::stream::TsvStream;
@@ -21,8 +22,8 @@ impl Writer for TsvWriter {
         TsvWriter(TsvStream::new(&schema, opened))
     }
 
-    fn write(&mut self, rows: Vec<Row>) -> Result<(), String> {
-        self.0.write(&rows, &mut to_sink)
+    fn write(&mut self, rows: Rows<'_>) -> Result<(), String> {
+        self.0.write(rows, &mut to_sink)
     }
 
     fn flush(&mut self) -> Result<(), String> {

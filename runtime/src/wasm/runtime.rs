@@ -515,7 +515,7 @@ mod tests {
         std::fs::write(dir.path().join("m.toml"), claim).unwrap();
         let e = err(&rt, &wasm);
         assert!(
-            e.contains("kind = \"log-writer\"") && e.contains("sandpiper:monitor/handler@0.1.0"),
+            e.contains("kind = \"log-writer\"") && e.contains("sandpiper:monitor/handler@0.2.0"),
             "{e}"
         );
         std::fs::write(dir.path().join("m.toml"), manifest).unwrap();

@@ -1,8 +1,10 @@
 //! Log-writer components as formats of the logging framework (`crate::log::manager`).
 //!
 //! Each stream a writer serves gets its own instance (its own Store), so a trap loses one
-//! stream's batch, never another's. Rows are converted to the WIT value model and handed over
-//! in batches of [`BATCH_ROWS`]; after each batch the host calls `flush`, and only when both
+//! stream's batch, never another's. Rows are encoded straight from the host's borrowed values
+//! into one reused buffer (WIT `packed-rows`, the `sandpiper-packed` crate) and handed over in
+//! batches of [`BATCH_ROWS`]: one copy into the guest per batch, no allocation per row or
+//! string on either side. After each batch the host calls `flush`, and only when both
 //! calls succeed are their sink bytes appended to the file. Until then the batch stays with
 //! the host: when a call fails, the module is quarantined and the logging framework replays
 //! the batch into the built-in writer that takes over, so a failing writer loses no row and
@@ -17,11 +19,12 @@ use std::io::{self, Write as _};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use sandpiper_packed::{Encoder, Rows, Transport, ValueRef};
 use wasmtime::component::ResourceAny;
 
 use super::bindings::types::{
-    self as wit, Field as WitField, FieldType as WitFieldType, LogSchema, Port, ScalarType, Subnet,
-    Transport,
+    self as wit, Field as WitField, FieldType as WitFieldType, LogSchema, PackedRows, Port,
+    ScalarType, Subnet,
 };
 use super::manifest::Kind;
 use super::runtime::{arm, classify, Exports, Failure, Instance, LoadedModule, WasmRuntime};
@@ -161,8 +164,8 @@ pub struct ComponentFormat {
     types: Vec<FieldType>,
     inst: Option<Instance>,
     writer: Option<ResourceAny>,
-    /// Rows accepted and not yet in the file.
-    batch: Vec<Vec<wit::Value>>,
+    /// Rows accepted and not yet in the file, packed.
+    batch: Encoder,
 }
 
 impl ComponentFormat {
@@ -200,7 +203,7 @@ impl ComponentFormat {
             types: schema.fields.iter().map(|f| f.ty).collect(),
             inst: Some(inst),
             writer: Some(res),
-            batch: Vec::with_capacity(BATCH_ROWS),
+            batch: Encoder::new(),
         })
     }
 
@@ -222,7 +225,15 @@ impl ComponentFormat {
         let w = g.stream_writer();
         let store = &mut inst.store;
         let (what, r) = match call {
-            Call::Write => ("write", w.call_write(&mut *store, res, &self.batch)),
+            Call::Write => {
+                // The batch moves into the call's argument and back, so it is not copied on
+                // the host and stays for a replay if the call fails.
+                let (count, bytes) = self.batch.take();
+                let rows = PackedRows { count, bytes };
+                let r = w.call_write(&mut *store, res, &rows);
+                self.batch.restore(count, rows.bytes);
+                ("write", r)
+            }
             Call::Flush => ("flush", w.call_flush(&mut *store, res)),
             Call::Rotate(at) => ("rotate", w.call_rotate(&mut *store, res, at)),
             Call::Finish(at) => ("finish", w.call_finish(&mut *store, res, at)),
@@ -275,7 +286,7 @@ impl ComponentFormat {
         out.write_all(&bytes)?;
         self.counters
             .rows
-            .fetch_add(self.batch.len() as u64, Ordering::Relaxed);
+            .fetch_add(u64::from(self.batch.rows()), Ordering::Relaxed);
         self.batch.clear();
         Ok(())
     }
@@ -331,8 +342,8 @@ impl Format for ComponentFormat {
                 reason: "the module is quarantined".into(),
             });
         }
-        self.batch.push(wit_row(&self.types, row));
-        if self.batch.len() >= BATCH_ROWS {
+        encode_row(&mut self.batch, &self.types, row);
+        if self.batch.rows() as usize >= BATCH_ROWS {
             self.send(out)?;
         }
         Ok(())
@@ -361,8 +372,14 @@ impl Format for ComponentFormat {
     }
 
     fn replay(&mut self, f: &mut dyn FnMut(&[Value<'_>]) -> io::Result<()>) -> io::Result<()> {
-        for row in std::mem::take(&mut self.batch) {
-            host_row(&row, |cells| f(cells))?;
+        let (count, bytes) = self.batch.take();
+        let mut rows = Rows::new(count, &bytes);
+        let mut row = Vec::new();
+        while let Some(decoded) = rows.next_into(&mut row) {
+            // The host encoded these bytes itself, so they always decode.
+            decoded.map_err(io::Error::other)?;
+            let owned: Vec<wit::Value> = row.iter().map(|v| wit_value(*v)).collect();
+            host_row(&owned, |cells| f(cells))?;
         }
         Ok(())
     }
@@ -428,56 +445,82 @@ pub fn wit_schema(s: &Schema) -> LogSchema {
     }
 }
 
-fn wit_value(v: &Value<'_>) -> wit::Value {
+/// A host scalar as a packed value, borrowing its strings.
+fn packed_value<'a>(v: &Value<'a>) -> ValueRef<'a> {
     match *v {
-        Value::Unset | Value::Set(_) | Value::List(_) => wit::Value::Unset,
-        Value::Time(us) => wit::Value::Time(us as f64 / 1e6),
-        Value::Interval(us) => wit::Value::Interval(us as f64 / 1e6),
-        Value::Str(s) => wit::Value::Str(s.to_string()),
-        Value::Enum(s) => wit::Value::Enumeration(s.to_string()),
-        Value::Addr(a) => wit::Value::Addr(ip_address(a)),
+        Value::Unset | Value::Set(_) | Value::List(_) => ValueRef::Unset,
+        Value::Time(us) => ValueRef::Time(us as f64 / 1e6),
+        Value::Interval(us) => ValueRef::Interval(us as f64 / 1e6),
+        Value::Str(s) => ValueRef::Str(s),
+        Value::Enum(s) => ValueRef::Enumeration(s),
+        Value::Addr(a) => ValueRef::Addr(a),
         // Only the number is logged; the transport is in the row's `proto` column.
-        Value::Port(p) => wit::Value::Port(Port {
-            number: p,
-            proto: Transport::Unknown,
-        }),
-        Value::Count(c) => wit::Value::Count(c),
-        Value::Bool(b) => wit::Value::Boolean(b),
-        Value::Int(i) => wit::Value::Integer(i),
-        Value::Double(d) => wit::Value::Double(d),
-        Value::Subnet(a, len) => wit::Value::Subnet(Subnet {
-            address: ip_address(a),
-            prefix_len: len,
-        }),
+        Value::Port(p) => ValueRef::Port(p, Transport::Unknown),
+        Value::Count(c) => ValueRef::Count(c),
+        Value::Bool(b) => ValueRef::Boolean(b),
+        Value::Int(i) => ValueRef::Integer(i),
+        Value::Double(d) => ValueRef::Double(d),
+        Value::Subnet(a, len) => ValueRef::Subnet(a, len),
     }
 }
 
-/// A host row in the flat WIT value model: a container column becomes its header value
-/// (set or vector, by the column's type) followed by its elements.
-pub fn wit_row(types: &[FieldType], row: &[Value<'_>]) -> Vec<wit::Value> {
-    let mut out = Vec::with_capacity(row.len() + 4);
+/// Appends a host row to a packed batch in the flat value model: a container column becomes
+/// its header value (set or vector, by the column's type) followed by its elements.
+pub fn encode_row(batch: &mut Encoder, types: &[FieldType], row: &[Value<'_>]) {
+    batch.begin_row();
     for (i, v) in row.iter().enumerate() {
         let vector = matches!(types.get(i), Some(FieldType::Vector(_)));
         let header = |n: usize| {
+            let n = u32::try_from(n).unwrap_or(u32::MAX);
             if vector {
-                wit::Value::VectorOf(n as u32)
+                ValueRef::VectorOf(n)
             } else {
-                wit::Value::SetOf(n as u32)
+                ValueRef::SetOf(n)
             }
         };
         match v {
             Value::Set(items) => {
-                out.push(header(items.len()));
-                out.extend(items.iter().map(|s| wit::Value::Str(s.to_string())));
+                batch.push(header(items.len()));
+                for s in items.iter() {
+                    batch.push(ValueRef::Str(s));
+                }
             }
             Value::List(items) => {
-                out.push(header(items.len()));
-                out.extend(items.iter().map(wit_value));
+                batch.push(header(items.len()));
+                for item in items.iter() {
+                    batch.push(packed_value(item));
+                }
             }
-            other => out.push(wit_value(other)),
+            other => batch.push(packed_value(other)),
         }
     }
-    out
+    batch.end_row();
+}
+
+/// A packed value as an owned WIT value (for replaying a failed batch into another writer).
+fn wit_value(v: ValueRef<'_>) -> wit::Value {
+    match v {
+        ValueRef::Unset => wit::Value::Unset,
+        ValueRef::Boolean(b) => wit::Value::Boolean(b),
+        ValueRef::Count(c) => wit::Value::Count(c),
+        ValueRef::Integer(i) => wit::Value::Integer(i),
+        ValueRef::Double(d) => wit::Value::Double(d),
+        ValueRef::Time(t) => wit::Value::Time(t),
+        ValueRef::Interval(t) => wit::Value::Interval(t),
+        ValueRef::Str(s) => wit::Value::Str(s.to_string()),
+        ValueRef::Enumeration(s) => wit::Value::Enumeration(s.to_string()),
+        ValueRef::Addr(a) => wit::Value::Addr(ip_address(a)),
+        ValueRef::Port(number, _) => wit::Value::Port(Port {
+            number,
+            proto: wit::Transport::Unknown,
+        }),
+        ValueRef::Subnet(a, prefix_len) => wit::Value::Subnet(Subnet {
+            address: ip_address(a),
+            prefix_len,
+        }),
+        ValueRef::SetOf(n) => wit::Value::SetOf(n),
+        ValueRef::VectorOf(n) => wit::Value::VectorOf(n),
+    }
 }
 
 #[cfg(test)]
@@ -486,13 +529,15 @@ mod tests {
     use crate::log::{Field, ScalarType as S};
 
     #[test]
-    fn host_rows_round_trip_through_the_wit_model() {
+    fn host_rows_round_trip_through_the_packed_encoding() {
         let types = [
             FieldType::Time,
             FieldType::SetString,
             FieldType::Vector(S::Count),
             FieldType::Port,
             FieldType::Interval,
+            FieldType::Subnet,
+            FieldType::Addr,
         ];
         let row = [
             Value::Time(1_300_475_167_096_535),
@@ -500,21 +545,35 @@ mod tests {
             Value::List(&[Value::Count(1), Value::Unset]),
             Value::Port(53),
             Value::Interval(-1),
+            Value::Subnet("10.1.0.0".parse().unwrap(), 16),
+            Value::Addr("2001:db8::1".parse().unwrap()),
         ];
-        let w = wit_row(&types, &row);
-        assert_eq!(w.len(), 9);
-        assert_eq!(w[1], wit::Value::SetOf(2));
-        assert_eq!(w[4], wit::Value::VectorOf(2));
-        // Back to host values: times come back to the microsecond.
+        let mut batch = Encoder::new();
+        encode_row(&mut batch, &types, &row);
+        encode_row(&mut batch, &types, &row);
+        assert_eq!(batch.rows(), 2);
+        let mut rows = Rows::new(batch.rows(), batch.bytes());
+        let mut values = Vec::new();
+        rows.next_into(&mut values).unwrap().unwrap();
+        assert_eq!(values.len(), 11);
+        assert_eq!(values[1], ValueRef::SetOf(2));
+        assert_eq!(values[4], ValueRef::VectorOf(2));
+        // Back to host values (the replay path): times come back to the microsecond.
+        let owned: Vec<wit::Value> = values.iter().map(|v| wit_value(*v)).collect();
         let mut seen = Vec::new();
-        host_row(&w, |cells| {
+        host_row(&owned, |cells| {
             let mut buf = Vec::new();
             log::tsv::write_row(&mut buf, cells).unwrap();
             seen.push(String::from_utf8(buf).unwrap());
             Ok::<(), io::Error>(())
         })
         .unwrap();
-        assert_eq!(seen, vec!["1300475167.096535\ta,b\t1,-\t53\t-0.000001\n"]);
+        assert_eq!(
+            seen,
+            vec!["1300475167.096535\ta,b\t1,-\t53\t-0.000001\t10.1.0.0/16\t2001:db8::1\n"]
+        );
+        assert!(rows.next_into(&mut values).unwrap().is_ok());
+        assert!(rows.next_into(&mut values).is_none());
         let schema = Schema::new_static("x", &[]);
         assert_eq!(wit_schema(&schema).fields.len(), 0);
         let f = vec![Field::new_static("v", FieldType::Vector(S::Addr))];

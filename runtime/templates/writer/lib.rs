@@ -2,12 +2,13 @@
 //! row after a `#path`/`#fields` header, and hands the bytes to the sink with `sink::write`.
 //!
 //! The host creates one `TsvWriter` per log stream this writer is configured for and owns the
-//! sink (a file with rotation, stdout, ...): the writer only turns rows into bytes.
+//! sink (a file with rotation, stdout, ...): the writer only turns rows into bytes. Rows arrive
+//! packed ([`Rows`]): each is read in place into borrowed values, so a row costs no allocation.
 
 use std::fmt::Write as _;
-use std::net::IpAddr;
 
-use sandpiper_sdk::types::{LogSchema, Row, Time, Value};
+use sandpiper_sdk::packed::{Rows, ValueRef as Value};
+use sandpiper_sdk::types::{LogSchema, Time};
 use sandpiper_sdk::{sink, Writer};
 
 /// The state of one stream.
@@ -43,10 +44,12 @@ impl Writer for TsvWriter {
         }
     }
 
-    fn write(&mut self, rows: Vec<Row>) -> Result<(), String> {
+    fn write(&mut self, mut rows: Rows<'_>) -> Result<(), String> {
         let mut text = String::new();
-        for row in &rows {
-            format_row(row, &mut text);
+        let mut row = Vec::new();
+        while let Some(decoded) = rows.next_into(&mut row) {
+            decoded.map_err(|e| e.to_string())?;
+            format_row(&row, &mut text);
         }
         self.emit(&text)
     }
@@ -65,7 +68,7 @@ impl Writer for TsvWriter {
 
 /// Appends one row as a line. Containers are flat in a row: a set or vector header is followed
 /// by its elements, which go into one column, separated by commas.
-fn format_row(row: &[Value], out: &mut String) {
+fn format_row(row: &[Value<'_>], out: &mut String) {
     let mut values = row.iter();
     let mut column = 0;
     while let Some(value) = values.next() {
@@ -90,7 +93,7 @@ fn format_row(row: &[Value], out: &mut String) {
 }
 
 /// Appends one value as Zeek's TSV writes it.
-fn format_scalar(value: &Value, out: &mut String) {
+fn format_scalar(value: &Value<'_>, out: &mut String) {
     // Writing to a String cannot fail.
     let _ = match value {
         Value::Unset => write!(out, "-"),
@@ -102,9 +105,9 @@ fn format_scalar(value: &Value, out: &mut String) {
             escape(s, out);
             Ok(())
         }
-        Value::Addr(a) => write!(out, "{}", IpAddr::from(a)),
-        Value::Port(p) => write!(out, "{}", p.number),
-        Value::Subnet(s) => write!(out, "{}/{}", IpAddr::from(&s.address), s.prefix_len),
+        Value::Addr(a) => write!(out, "{a}"),
+        Value::Port(number, _) => write!(out, "{number}"),
+        Value::Subnet(address, len) => write!(out, "{address}/{len}"),
         // Containers do not nest.
         Value::SetOf(_) | Value::VectorOf(_) => write!(out, "?"),
     };

@@ -3,8 +3,9 @@
 //! must then quarantine it and let the built-in writer finish the stream with every row,
 //! none lost and none twice.
 
+use sandpiper_sdk::packed::Rows;
 use sandpiper_sdk::sink;
-use sandpiper_sdk::types::{LogSchema, Row, Time};
+use sandpiper_sdk::types::{LogSchema, Time};
 use sandpiper_sdk::Writer;
 use tsv_format::stream::TsvStream;
 
@@ -28,12 +29,12 @@ impl Writer for Flaky {
         }
     }
 
-    fn write(&mut self, rows: Vec<Row>) -> Result<(), String> {
+    fn write(&mut self, rows: Rows<'_>) -> Result<(), String> {
         self.writes += 1;
         if self.writes == FAIL_AT {
             panic!("flaky writer fails on purpose at write {FAIL_AT}");
         }
-        self.stream.write(&rows, &mut to_sink)
+        self.stream.write(rows, &mut to_sink)
     }
 
     fn flush(&mut self) -> Result<(), String> {

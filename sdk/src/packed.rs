@@ -1,0 +1,60 @@
+//! Packed rows (WIT `packed-rows`): how a log writer receives its rows. [`Rows`] reads them
+//! in place, with strings borrowed from the bytes, so a writer allocates nothing per row:
+//!
+//! ```ignore
+//! fn write(&mut self, mut rows: Rows<'_>) -> Result<(), String> {
+//!     let mut row = Vec::new();
+//!     while let Some(r) = rows.next_into(&mut row) {
+//!         r.map_err(|e| e.to_string())?;
+//!         // format `row`: one ValueRef per flat value, as in a WIT `row`
+//!     }
+//!     Ok(())
+//! }
+//! ```
+
+pub use sandpiper_packed::{Encoder, Error, Rows, Transport, ValueRef};
+
+use crate::types::{Port, Transport as WitTransport, Value};
+
+/// A WIT value as a [`ValueRef`] borrowing its strings (for code that has owned rows, such as
+/// a writer's tests).
+pub fn value_ref(v: &Value) -> ValueRef<'_> {
+    match v {
+        Value::Unset => ValueRef::Unset,
+        Value::Boolean(b) => ValueRef::Boolean(*b),
+        Value::Count(c) => ValueRef::Count(*c),
+        Value::Integer(i) => ValueRef::Integer(*i),
+        Value::Double(d) => ValueRef::Double(*d),
+        Value::Time(t) => ValueRef::Time(*t),
+        Value::Interval(t) => ValueRef::Interval(*t),
+        Value::Str(s) => ValueRef::Str(s),
+        Value::Enumeration(s) => ValueRef::Enumeration(s),
+        Value::Addr(a) => ValueRef::Addr(a.into()),
+        Value::Port(p) => ValueRef::Port(p.number, transport(p)),
+        Value::Subnet(s) => ValueRef::Subnet((&s.address).into(), s.prefix_len),
+        Value::SetOf(n) => ValueRef::SetOf(*n),
+        Value::VectorOf(n) => ValueRef::VectorOf(*n),
+    }
+}
+
+/// Owned WIT rows in the packed encoding, as the host sends them: `(count, bytes)`.
+pub fn encode(rows: &[Vec<Value>]) -> (u32, Vec<u8>) {
+    let mut e = Encoder::new();
+    for row in rows {
+        e.begin_row();
+        for v in row {
+            e.push(value_ref(v));
+        }
+        e.end_row();
+    }
+    (e.rows(), e.bytes().to_vec())
+}
+
+fn transport(p: &Port) -> Transport {
+    match p.proto {
+        WitTransport::Tcp => Transport::Tcp,
+        WitTransport::Udp => Transport::Udp,
+        WitTransport::Icmp => Transport::Icmp,
+        WitTransport::Unknown => Transport::Unknown,
+    }
+}
