@@ -20,8 +20,6 @@ from wit_world.imports.types import (
     FieldType_Scalar,
     FieldType_Set,
     IpAddress,
-    IpAddress_V4,
-    IpAddress_V6,
     LogSchema,
     Port,
     ScalarType,
@@ -89,19 +87,15 @@ def schema() -> LogSchema:
     )
 
 
-# A hashable address: the variant's tag and its groups (the generated dataclasses are not
-# hashable).
-AddrKey = Tuple[int, Tuple[int, ...]]
+# A hashable address: the variant's groups, a tuple of 4 octets (v4) or 8 groups (v6), so the
+# length tells the family apart (the generated dataclasses are not hashable).
+AddrKey = Tuple[int, ...]
 # Zeek's `[addr, port]` key: address, port number and transport.
 ServiceKey = Tuple[AddrKey, int, int]
 
 
-def addr_key(addr: IpAddress) -> AddrKey:
-    return (4 if isinstance(addr, IpAddress_V4) else 6, tuple(addr.value))
-
-
 def service_key(host: IpAddress, port: Port) -> ServiceKey:
-    return (addr_key(host), port.number, port.proto.value)
+    return (host.value, port.number, port.proto.value)
 
 
 @dataclass
@@ -170,6 +164,27 @@ def analyzer_name(service: str) -> str:
     return service.upper().replace("-", "_")
 
 
+# Per list of host service names (a tuple of conn.service): the analyzer names and the names
+# it commits. A network has few distinct lists, and each event would otherwise recompute
+# both in Python.
+_NAMES: Dict[Tuple[str, ...], Tuple[List[str], List[str]]] = {}
+
+
+def names_of(service: List[str]) -> Tuple[List[str], List[str]]:
+    """(analyzer names, committed names) of a connection's service list; callers must not
+    change the lists (they are shared)."""
+    key = tuple(service)
+    hit = _NAMES.get(key)
+    if hit is None:
+        analyzers = [analyzer_name(s) for s in service]
+        hit = (analyzers, committed_names(analyzers))
+        # Bounded: service lists come from the host's analyzer names, but a hostile mix
+        # must not grow this without limit.
+        if len(_NAMES) < 4096:
+            _NAMES[key] = hit
+    return hit
+
+
 def committed_names(services: List[str]) -> List[str]:
     """The names a connection with these services (analyzer names, in confirmation order)
     commits: those not prefixed with `-`, without repeats; `""` when it has no service."""
@@ -192,9 +207,10 @@ def has_active_service(conn: ConnInfo) -> bool:
     """
     proto = conn.id.resp_p.proto
     if proto == Transport.TCP:
-        if "h" in conn.history:
+        history = conn.history
+        if "h" in history:
             return True
-        return conn.resp_pkts > 0 and not any(c in conn.history for c in RESPONDER_NOT_ACTIVE)
+        return conn.resp_pkts > 0 and not any(c in history for c in RESPONDER_NOT_ACTIVE)
     if proto == Transport.UDP:
         return conn.resp_pkts > 0
     return False
@@ -204,7 +220,7 @@ def service_info(ev: Event, conn: ConnInfo) -> Optional[ServiceInfo]:
     """Zeek's ``known_services_done``: what to commit for a finished connection, if anything."""
     if not conn.local_resp:
         return None
-    services = [analyzer_name(s) for s in conn.service]
+    services, names = names_of(conn.service)
     if len(services) == 1:
         if services[0] == "ftp-data":
             return None
@@ -212,7 +228,6 @@ def service_info(ev: Event, conn: ConnInfo) -> Optional[ServiceInfo]:
             return None
     if not has_active_service(conn):
         return None
-    names = committed_names(services)
     if services:
         # Zeek decides a connection with a confirmed protocol when the analyzer confirms it,
         # which is within its first exchanges: the connection's start is the nearest time
@@ -222,7 +237,8 @@ def service_info(ev: Event, conn: ConnInfo) -> Optional[ServiceInfo]:
     else:
         # No protocol: decided at removal, committed 5 minutes later with the name "".
         ts = ev.ts
-    return ServiceInfo(ts, conn.id.resp_h, conn.id.resp_p, names)
+    # A copy: `names` is shared by every connection with this service list.
+    return ServiceInfo(ts, conn.id.resp_h, conn.id.resp_p, list(names))
 
 
 class Handler(exports.Handler):
@@ -274,7 +290,7 @@ class Handler(exports.Handler):
         if entry is None:
             return
         created, known = entry
-        names = committed_names([analyzer_name(s) for s in conn.service])
+        names = names_of(conn.service)[1]
         if not all(n in known for n in names):
             return
         until = created + EXPIRY
