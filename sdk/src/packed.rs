@@ -47,7 +47,7 @@ pub fn encode(rows: &[Vec<Value>]) -> (u32, Vec<u8>) {
         }
         e.end_row();
     }
-    (e.rows(), e.bytes().to_vec())
+    e.take()
 }
 
 fn transport(p: &Port) -> Transport {
