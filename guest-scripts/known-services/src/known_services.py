@@ -7,7 +7,6 @@ unidentified service counts as the name ``""``). README.md beside this file stat
 every difference from Zeek.
 """
 
-from dataclasses import dataclass
 from typing import Dict, List, Optional, Set, Tuple
 
 from componentize_py_types import Err
@@ -43,6 +42,9 @@ COMMIT = "Known::service_info_commit"
 # Zeek's delay before logging a service without a confirmed protocol.
 UNKNOWN_SERVICE_DELAY = 300.0
 
+# The names of a connection without a confirmed protocol.
+UNKNOWN_NAMES = [""]
+
 # Zeek's `Known::services` is `&create_expire=1day`: a (host, port) is logged again a day after
 # it was first logged.
 EXPIRY = 86400.0
@@ -68,9 +70,6 @@ PROTO_NAMES = {
     Transport.UNKNOWN: "unknown_transport",
 }
 
-# Responder history letters that mean its endpoint did not reach an established, partial or
-# closed state without a SYN-ACK: a SYN of its own (SYN_SENT) or a reset (RESET).
-RESPONDER_NOT_ACTIVE = ("s", "r")
 
 
 def schema() -> LogSchema:
@@ -93,64 +92,52 @@ AddrKey = Tuple[int, ...]
 # Zeek's `[addr, port]` key: address, port number and transport.
 ServiceKey = Tuple[AddrKey, int, int]
 
+# One known_services row before the known-set check (Zeek's ``ServicesInfo``): ts, host, port
+# and the names in confirmation order, without repeats. A tuple, not a dataclass: CPython in
+# Wasm spends ~10,000 fuel on a dataclass __init__, and this handler builds one per
+# connection. The names list may be shared between infos and is never changed.
+ServiceInfo = Tuple[float, IpAddress, Port, List[str]]
+
+# Looked up once: an enum member read through its class costs a descriptor call per access.
+TCP = Transport.TCP
+UDP = Transport.UDP
+
 
 def service_key(host: IpAddress, port: Port) -> ServiceKey:
     return (host.value, port.number, port.proto.value)
 
 
-@dataclass
-class ServiceInfo:
-    """One known_services row before the known-set check (Zeek's ``ServicesInfo``)."""
+# Values every row repeats, built once. The generated dataclasses are only read when the host
+# lowers them, so one instance can stand in many rows.
+_PROTO_VALUES: Dict[Transport, Value] = {t: Value_Enumeration(n) for t, n in PROTO_NAMES.items()}
+_SET_HEADERS: List[Value] = [Value_SetOf(n) for n in range(8)]
+_STR_VALUES: Dict[str, Value] = {}
 
-    ts: float
-    host: IpAddress
-    port: Port
-    # Names in confirmation order, without repeats.
-    services: List[str]
 
-    def key(self) -> ServiceKey:
-        return service_key(self.host, self.port)
+def set_header(n: int) -> Value:
+    return _SET_HEADERS[n] if n < len(_SET_HEADERS) else Value_SetOf(n)
 
-    def to_args(self) -> List[Value]:
-        """The arguments of the scheduled commit event (the flat value model)."""
-        args: List[Value] = [
-            Value_Time(self.ts),
-            Value_Addr(self.host),
-            Value_Port(self.port),
-            Value_SetOf(len(self.services)),
-        ]
-        args.extend(Value_Str(s) for s in self.services)
-        return args
 
-    @staticmethod
-    def from_args(args: List[Value]) -> Optional["ServiceInfo"]:
-        """Reads the arguments written by ``to_args``; None if they are not that shape."""
-        if len(args) < 4:
-            return None
-        ts, host, port, header = args[:4]
-        if not (
-            isinstance(ts, Value_Time)
-            and isinstance(host, Value_Addr)
-            and isinstance(port, Value_Port)
-            and isinstance(header, Value_SetOf)
-            and len(args) == 4 + header.value
-        ):
-            return None
-        names = [v.value for v in args[4:] if isinstance(v, Value_Str)]
-        if len(names) != header.value:
-            return None
-        return ServiceInfo(ts.value, host.value, port.value, names)
+def str_value(s: str) -> Value:
+    v = _STR_VALUES.get(s)
+    if v is None:
+        v = Value_Str(s)
+        # Bounded like _NAMES: the names come from the host's analyzer list.
+        if len(_STR_VALUES) < 4096:
+            _STR_VALUES[s] = v
+    return v
 
-    def row(self, names: List[str]) -> List[Value]:
-        row: List[Value] = [
-            Value_Time(self.ts),
-            Value_Addr(self.host),
-            Value_Port(self.port),
-            Value_Enumeration(PROTO_NAMES[self.port.proto]),
-            Value_SetOf(len(names)),
-        ]
-        row.extend(Value_Str(s) for s in names)
-        return row
+
+def info_row(ts: float, host: IpAddress, port: Port, names: List[str]) -> List[Value]:
+    row: List[Value] = [
+        Value_Time(ts),
+        Value_Addr(host),
+        Value_Port(port),
+        _PROTO_VALUES[port.proto],
+        set_header(len(names)),
+    ]
+    row.extend(str_value(s) for s in names)
+    return row
 
 
 def analyzer_name(service: str) -> str:
@@ -206,18 +193,19 @@ def has_active_service(conn: ConnInfo) -> bool:
     datagram (UDP_ACTIVE, `Known::service_udp_requires_response = T`). Other transports never.
     """
     proto = conn.id.resp_p.proto
-    if proto == Transport.TCP:
+    if proto is TCP:
         history = conn.history
-        if "h" in history:
-            return True
-        return conn.resp_pkts > 0 and not any(c in history for c in RESPONDER_NOT_ACTIVE)
-    if proto == Transport.UDP:
+        # Responder letters that mean it never reached an established, partial or closed state
+        # without a SYN-ACK: a SYN of its own ('s', SYN_SENT) or a reset ('r', RESET).
+        return "h" in history or (conn.resp_pkts > 0 and "s" not in history and "r" not in history)
+    if proto is UDP:
         return conn.resp_pkts > 0
     return False
 
 
-def service_info(ev: Event, conn: ConnInfo) -> Optional[ServiceInfo]:
-    """Zeek's ``known_services_done``: what to commit for a finished connection, if anything."""
+def service_info(ts: float, conn: ConnInfo) -> Optional[ServiceInfo]:
+    """Zeek's ``known_services_done``: what to commit for a connection finished at `ts`, if
+    anything."""
     if not conn.local_resp:
         return None
     services, names = names_of(conn.service)
@@ -228,17 +216,15 @@ def service_info(ev: Event, conn: ConnInfo) -> Optional[ServiceInfo]:
             return None
     if not has_active_service(conn):
         return None
-    if services:
+    if services and not (len(services) == 1 and services[0] == "DNS"):
         # Zeek decides a connection with a confirmed protocol when the analyzer confirms it,
         # which is within its first exchanges: the connection's start is the nearest time
         # conn-info has. A lone DNS service waits for the server's reply and is decided when
-        # the connection is removed.
-        ts = ev.ts if services == ["DNS"] else conn.start
-    else:
-        # No protocol: decided at removal, committed 5 minutes later with the name "".
-        ts = ev.ts
-    # A copy: `names` is shared by every connection with this service list.
-    return ServiceInfo(ts, conn.id.resp_h, conn.id.resp_p, list(names))
+        # the connection is removed, as is a connection without a protocol (committed 5
+        # minutes later with the name "").
+        ts = conn.start
+    cid = conn.id
+    return (ts, cid.resp_h, cid.resp_p, names)
 
 
 class Handler(exports.Handler):
@@ -251,38 +237,58 @@ class Handler(exports.Handler):
         # The mutes set, per (host, port) key and service list, with their end (the host keeps
         # them; this avoids asking twice).
         self.muted: Dict[Tuple[ServiceKey, Tuple[str, ...]], float] = {}
+        # Connections without a confirmed protocol waiting for their commit timer, under the
+        # uid its event carries.
+        self.pending: Dict[str, List[ServiceInfo]] = {}
 
     def handle(self, batch: List[Event]) -> None:
         rows: List[List[Value]] = []
         # What each row added to `known`, to undo if the row cannot be written.
         added: List[Tuple[ServiceKey, List[str], bool]] = []
-        # Finished connections, to mute their repeats once what they offer is known.
-        finished: List[Tuple[float, ConnInfo]] = []
+        # Finished connections that committed nothing new: repeats, to mute.
+        repeats: List[Tuple[float, ConnInfo]] = []
+        # Connections without a confirmed protocol, to commit in 5 minutes, and the uid of the
+        # first (the key of their `pending` entry).
+        unknown: List[ServiceInfo] = []
+        unknown_uid = ""
         for ev in batch:
-            info: Optional[ServiceInfo] = None
-            if ev.name == CONN_END and ev.conn is not None:
-                finished.append((ev.ts, ev.conn))
-                info = service_info(ev, ev.conn)
-                if info is not None and info.services == [""]:
-                    self.schedule_commit(info)
-                    info = None
-            elif ev.name == COMMIT and ev.conn is None:
-                info = ServiceInfo.from_args(ev.args)
-            if info is not None:
-                self.commit(info, ev.ts, rows, added)
+            conn = ev.conn
+            if conn is not None:
+                if ev.name != CONN_END:
+                    continue
+                info = service_info(ev.ts, conn)
+                if info is None:
+                    repeats.append((ev.ts, conn))
+                    continue
+                if info[3] == UNKNOWN_NAMES:
+                    if not unknown:
+                        unknown_uid = conn.uid
+                    unknown.append(info)
+                    repeats.append((ev.ts, conn))
+                    continue
+                if not self.commit(info, ev.ts, rows, added):
+                    repeats.append((ev.ts, conn))
+            elif ev.name == COMMIT:
+                for info in self.due_commits(ev.args):
+                    self.commit(info, ev.ts, rows, added)
+        if unknown:
+            self.schedule_commits(unknown_uid, unknown)
         if batch:
             self.sweep(batch[-1].ts)
         if rows:
             self.write(rows, added)
-        for ts, conn in finished:
+        for ts, conn in repeats:
             self.mute_if_known(ts, conn)
 
     def mute_if_known(self, ts: float, conn: ConnInfo) -> None:
         """Asks the host not to deliver more connections to this server, port and service list
         while each would change nothing: every name it could commit is known until the entry
-        expires. Lifting a connection costs this Python handler ~100,000 fuel, and on a busy
-        network nearly all of them are repeats."""
-        key = service_key(conn.id.resp_h, conn.id.resp_p)
+        expires. Lifting a connection costs this Python handler ~70,000 fuel, and on a busy
+        network nearly all of them are repeats. Only connections that logged nothing come
+        here: the first one of a service wrote its row, and most services on a network are
+        seen more than once or not worth a host call (a one-off server)."""
+        cid = conn.id
+        key = service_key(cid.resp_h, cid.resp_p)
         mute_key = (key, tuple(conn.service))
         if self.muted.get(mute_key, ts) > ts:
             return
@@ -298,7 +304,7 @@ class Handler(exports.Handler):
             until -= UNKNOWN_MUTE_MARGIN
         if until <= ts:
             return
-        match = mutes.ConnMatch(None, conn.id.resp_h, conn.id.resp_p, list(conn.service))
+        match = mutes.ConnMatch(None, cid.resp_h, cid.resp_p, list(conn.service))
         try:
             mutes.mute(CONN_END, match, until)
         except Err:
@@ -306,22 +312,27 @@ class Handler(exports.Handler):
             return
         self.muted[mute_key] = until
 
-    def schedule_commit(self, info: ServiceInfo) -> None:
+    def schedule_commits(self, uid: str, infos: List[ServiceInfo]) -> None:
+        """Zeek's `schedule 5min { service_info_commit(info) }` for each of `infos`, as one timer:
+        timers set in one call fall due together and fire in the order they were set, so one
+        timer for the call's infos commits them at the same time and in the same order. The
+        infos wait in `pending` under `uid`, the first one's connection uid, which the timer's
+        event carries: a timer per info with the info in its arguments cost ~260,000 fuel per
+        service (building, lowering and lifting the event's values), and a network has many
+        unidentified services. A uid names one connection, and a connection ends once, so a
+        timer left by a replaced instance never matches an entry of this one."""
         try:
-            timers.schedule(UNKNOWN_SERVICE_DELAY, Event(COMMIT, info.ts, None, info.to_args()))
+            timers.schedule(UNKNOWN_SERVICE_DELAY, Event(COMMIT, infos[0][0], None, [Value_Str(uid)]))
         except Err:
-            # Too many timers pending: the service stays unlogged, as a lost event would in Zeek.
-            pass
+            # Too many timers pending: these services stay unlogged, as lost events would in Zeek.
+            return
+        self.pending[uid] = infos
 
-    def lookup(self, key: ServiceKey, now: float) -> Optional[Set[str]]:
-        entry = self.known.get(key)
-        if entry is None:
-            return None
-        created, names = entry
-        if now - created >= EXPIRY:
-            del self.known[key]
-            return None
-        return names
+    def due_commits(self, args: List[Value]) -> List[ServiceInfo]:
+        """The infos of a fired commit timer (none for a timer this instance did not set)."""
+        if len(args) != 1 or not isinstance(args[0], Value_Str):
+            return []
+        return self.pending.pop(args[0].value, [])
 
     def commit(
         self,
@@ -329,21 +340,29 @@ class Handler(exports.Handler):
         now: float,
         rows: List[List[Value]],
         added: List[Tuple[ServiceKey, List[str], bool]],
-    ) -> None:
+    ) -> bool:
         """Zeek's ``service_info_commit`` + ``known_service_add``: logs the names not yet known
-        for (host, port); nothing if all are (an empty name list then logs nothing either)."""
-        key = info.key()
-        known = self.lookup(key, now)
-        if known is not None and all(s in known for s in info.services):
-            return
-        created = known is None
-        if known is None:
-            known = set()
+        for (host, port); nothing if all are (an empty name list then logs nothing either).
+        True if it added a row."""
+        ts, host, port, names = info
+        key = (host.value, port.number, port.proto.value)
+        entry = self.known.get(key)
+        if entry is not None and now - entry[0] >= EXPIRY:
+            del self.known[key]
+            entry = None
+        if entry is None:
+            known: Set[str] = set()
             self.known[key] = (now, known)
-        new = [s for s in info.services if s not in known]
+            new = list(names)
+        else:
+            known = entry[1]
+            new = [s for s in names if s not in known]
+            if not new:
+                return False
         known.update(new)
-        rows.append(info.row(new))
-        added.append((key, new, created))
+        rows.append(info_row(ts, host, port, new))
+        added.append((key, new, entry is None))
+        return True
 
     def sweep(self, now: float) -> None:
         if now - self.last_sweep < SWEEP_EVERY:
