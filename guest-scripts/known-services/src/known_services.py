@@ -345,7 +345,7 @@ class Handler(exports.Handler):
         for (host, port); nothing if all are (an empty name list then logs nothing either).
         True if it added a row."""
         ts, host, port, names = info
-        key = (host.value, port.number, port.proto.value)
+        key = service_key(host, port)
         entry = self.known.get(key)
         if entry is not None and now - entry[0] >= EXPIRY:
             del self.known[key]
