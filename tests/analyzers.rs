@@ -284,3 +284,37 @@ fn connections_evicted_under_memory_pressure_are_analysed_and_logged_not_lost() 
     assert_eq!(requests(full.path()).len(), 49);
     assert!(conns(tight.path()).len() >= conns(full.path()).len());
 }
+
+#[test]
+fn a_udp_dns_connection_idle_for_ten_seconds_ends_and_the_next_query_starts_a_new_one() {
+    // Teredo.pcap: a Windows host asks its resolver from the same source port twice, about
+    // 20 s apart. Zeek's DNS analyzer expires the first session after dns_session_timeout
+    // (10 s), so Zeek's conn.log has two connections for that 5-tuple; the generic 60 s UDP
+    // timeout would have made one.
+    let logs = run("tunnels/Teredo.pcap", &["dns"], &[]);
+    let rows = conns(logs.path());
+    let same_ports: Vec<&Row> = rows
+        .iter()
+        .filter(|r| r["id.orig_h"] == "192.168.2.16" && r["id.orig_p"] == "1920")
+        .collect();
+    let summary: Vec<(&str, &str, &str, &str)> = same_ports
+        .iter()
+        .map(|r| {
+            (
+                r["service"].as_str(),
+                r["duration"].as_str(),
+                r["history"].as_str(),
+                r["orig_pkts"].as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("dns", "0.223055", "Dd", "2"),
+            ("dns", "0.297723", "Dd", "3")
+        ]
+    );
+    assert!(same_ports[0]["ts"] < same_ports[1]["ts"]);
+    assert_ne!(same_ports[0]["uid"], same_ports[1]["uid"]);
+}

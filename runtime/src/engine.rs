@@ -482,6 +482,7 @@ impl Engine {
                     self.with_observer(slot, |o, c, logs| {
                         o.udp_payload(c, is_orig, u.payload, ts, logs)
                     });
+                    self.table.arm_session_timer(slot, ts);
                 }
             }
             Transport::Icmp(m) => self.table.icmp(meta, ip, &m, ok, &mut self.logs),

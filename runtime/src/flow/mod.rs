@@ -117,6 +117,10 @@ pub struct Conn {
     pub analysis: Analysis,
     /// The encapsulating connections this one was seen inside (Zeek's tunnel_parents).
     pub tunnel_parents: Vec<Uid>,
+    /// Set by an analyzer that expires its UDP sessions itself (Zeek's DNS analyzer and
+    /// `dns_session_timeout`): idle this long, in microseconds, the connection is removed.
+    /// The table arms the check ([`table::ConnTable::arm_session_timer`]).
+    pub session_timeout: Option<i64>,
 }
 
 impl Conn {

@@ -44,6 +44,8 @@ enum TimerKind {
     TcpExpire,
     TcpAttempt,
     TcpDelete,
+    /// An analyzer's session expiry (see [`Conn::session_timeout`]).
+    Session,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -59,6 +61,8 @@ struct Slot {
     key: Option<ConnKey>,
     gen: u32,
     inactivity: i64,
+    /// Whether the session expiry timer of [`Conn::session_timeout`] runs.
+    session_armed: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -195,6 +199,16 @@ impl ConnTable {
                 }
             }
             TimerKind::TcpDelete => self.remove(t.slot, sink),
+            TimerKind::Session => {
+                let period = conn.session_timeout.unwrap_or(0);
+                // Zeek's DNS_Analyzer::ExpireTimer: a second of slack, so the usual query and
+                // reply within a second of each other expire at the first check.
+                if t.when - conn.last >= period - SEC {
+                    self.remove(t.slot, sink);
+                } else {
+                    self.schedule(t.slot, t.when + period, TimerKind::Session);
+                }
+            }
         }
     }
 
@@ -293,6 +307,7 @@ impl ConnTable {
             service: Vec::new(),
             analysis: super::Analysis::Undecided,
             tunnel_parents: meta.tunnel_parent.into_iter().collect(),
+            session_timeout: None,
         };
         if flip {
             conn.flip();
@@ -304,6 +319,7 @@ impl ConnTable {
                 s.conn = Some(conn);
                 s.key = Some(key);
                 s.inactivity = inactivity;
+                s.session_armed = false;
                 i
             }
             None => {
@@ -312,6 +328,7 @@ impl ConnTable {
                     key: Some(key),
                     gen: 0,
                     inactivity,
+                    session_armed: false,
                 });
                 (self.slots.len() - 1) as u32
             }
@@ -534,6 +551,23 @@ impl ConnTable {
         Some((slot, is_orig))
     }
 
+    /// Starts the session expiry check of the connection in `slot` once an analyzer has asked
+    /// for one ([`Conn::session_timeout`]): first at `now` plus the timeout, as Zeek's DNS
+    /// analyzer arms it when it is attached.
+    pub fn arm_session_timer(&mut self, slot: u32, now: i64) {
+        let Some(s) = self.slots.get_mut(slot as usize) else {
+            return;
+        };
+        if s.session_armed {
+            return;
+        }
+        let Some(period) = s.conn.as_ref().and_then(|c| c.session_timeout) else {
+            return;
+        };
+        s.session_armed = true;
+        self.schedule(slot, now + period, TimerKind::Session);
+    }
+
     /// The live connection in `slot` (as returned by [`ConnTable::udp`]).
     pub fn conn_at(&mut self, slot: u32) -> Option<&mut Conn> {
         self.slots
@@ -662,4 +696,112 @@ pub fn icmp_ports(m: &IcmpMessage<'_>) -> (u16, u16) {
         }
     };
     (t as u16, counterpart.unwrap_or(m.code) as u16)
+}
+
+#[cfg(test)]
+mod session_timer_tests {
+    use super::*;
+
+    #[derive(Default)]
+    struct Done(Vec<Conn>);
+
+    impl ConnSink for Done {
+        fn conn_done(&mut self, c: &mut Conn) {
+            self.0.push(c.clone());
+        }
+        fn weird(&mut self, _ts: i64, _c: Option<&Conn>, _name: &'static str, _addl: &str) {}
+    }
+
+    const T0: i64 = 1_000_000 * SEC;
+
+    /// One 20-byte datagram between a client and a DNS server.
+    fn datagram(t: &mut ConnTable, sink: &mut Done, ts: i64, from_client: bool) -> u32 {
+        let (c, s): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        let (src, dst, sport, dport) = if from_client {
+            (c, s, 40000, 53)
+        } else {
+            (s, c, 53, 40000)
+        };
+        let ip = IpPacket {
+            src,
+            dst,
+            proto: 17,
+            ip_len: 48,
+            header: &[],
+            payload: &[],
+            payload_len: 28,
+            frag: None,
+            ttl: 64,
+        };
+        let u = UdpDatagram {
+            sport,
+            dport,
+            ulen: 28,
+            payload: &[0; 20],
+        };
+        let meta = PacketMeta {
+            ts,
+            tunnel_parent: None,
+            vlan: None,
+            inner_vlan: None,
+        };
+        t.advance(ts, sink);
+        t.udp(&meta, &ip, &u, true, sink).expect("analysed").0
+    }
+
+    fn table() -> ConnTable {
+        ConnTable::new(
+            TableConfig::default(),
+            UidGen::new(Some(1)),
+            ServerPorts::default(),
+        )
+    }
+
+    /// What the analyzer pipeline does when an analyzer with a session timeout attaches.
+    fn ask_for_timeout(t: &mut ConnTable, slot: u32, now: i64) {
+        t.conn_at(slot).unwrap().session_timeout = Some(10 * SEC);
+        t.arm_session_timer(slot, now);
+    }
+
+    #[test]
+    fn query_and_reply_expire_at_the_first_check() {
+        let (mut t, mut done) = (table(), Done::default());
+        let slot = datagram(&mut t, &mut done, T0, true);
+        ask_for_timeout(&mut t, slot, T0);
+        datagram(&mut t, &mut done, T0 + SEC / 2, false);
+        t.advance(T0 + 10 * SEC - 1, &mut done);
+        assert!(done.0.is_empty(), "not before the timeout");
+        t.advance(T0 + 10 * SEC, &mut done);
+        assert_eq!(done.0.len(), 1);
+        assert_eq!(done.0[0].last, T0 + SEC / 2);
+        // The resolver's next query on the same ports is a new connection.
+        datagram(&mut t, &mut done, T0 + 12 * SEC, true);
+        assert_eq!(t.len(), 1);
+        assert_ne!(t.conn_at(0).unwrap().uid, done.0[0].uid);
+    }
+
+    #[test]
+    fn activity_within_the_timeout_rearms_the_check() {
+        let (mut t, mut done) = (table(), Done::default());
+        let slot = datagram(&mut t, &mut done, T0, true);
+        ask_for_timeout(&mut t, slot, T0);
+        datagram(&mut t, &mut done, T0 + 5 * SEC, true);
+        // At T0+10 s it was idle 5 s (< 10 s less the second of slack): checked again at T0+20 s.
+        t.advance(T0 + 19 * SEC, &mut done);
+        assert!(done.0.is_empty());
+        t.advance(T0 + 20 * SEC, &mut done);
+        assert_eq!(done.0.len(), 1);
+        assert_eq!(done.0[0].orig.pkts, 2);
+    }
+
+    #[test]
+    fn without_an_analyzer_timeout_udp_waits_for_the_inactivity_timeout() {
+        let (mut t, mut done) = (table(), Done::default());
+        let slot = datagram(&mut t, &mut done, T0, true);
+        t.arm_session_timer(slot, T0);
+        t.advance(T0 + 59 * SEC, &mut done);
+        assert!(done.0.is_empty());
+        t.advance(T0 + UDP_INACTIVITY, &mut done);
+        assert_eq!(done.0.len(), 1);
+    }
 }

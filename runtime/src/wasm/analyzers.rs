@@ -304,6 +304,12 @@ impl Analyzers {
                     source,
                     confirmed: false,
                 });
+                if c.proto == Proto::Udp {
+                    let timeout = module.manifest.analyzer.as_ref();
+                    if let Some(ms) = timeout.and_then(|a| a.udp_session_timeout_ms) {
+                        c.session_timeout.get_or_insert(ms as i64 * 1000);
+                    }
+                }
                 let k = st.sessions.len() - 1;
                 self.effects(c, ci, k, effects, bus, logs, ts);
             }

@@ -121,6 +121,10 @@ impl Default for Limits {
 pub const MAX_MEMORY_MB: u32 = 512;
 /// Longest wall-clock ceiling a manifest may ask for, in milliseconds.
 pub const MAX_WALL_CLOCK_MS: u64 = 60_000;
+/// Bounds of `analyzer.udp-session-timeout-ms`. The expiry check allows a second of slack
+/// (Zeek's), so a shorter timeout would mean nothing; an hour is past any UDP timeout in use.
+pub const MIN_UDP_SESSION_TIMEOUT_MS: u64 = 1_000;
+pub const MAX_UDP_SESSION_TIMEOUT_MS: u64 = 3_600_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -175,6 +179,12 @@ pub struct AnalyzerSection {
     /// Regular expressions (bytes) matched against the first payload bytes of a direction.
     #[serde(default)]
     pub signatures: Vec<String>,
+    /// Removes a UDP connection this analyzer runs on once it has been idle this long,
+    /// checked every such interval from the analyzer's start, instead of waiting for the
+    /// generic 60 s UDP timeout: Zeek's DNS analyzer does this with `dns_session_timeout`
+    /// (10 s), so a resolver's later query on the same ports is a new connection.
+    #[serde(default)]
+    pub udp_session_timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -281,6 +291,14 @@ impl Manifest {
                 }
                 if a.ports.is_empty() && a.signatures.is_empty() {
                     return Err("[analyzer] needs ports or signatures, or it never runs".into());
+                }
+                if let Some(t) = a.udp_session_timeout_ms {
+                    if !(MIN_UDP_SESSION_TIMEOUT_MS..=MAX_UDP_SESSION_TIMEOUT_MS).contains(&t) {
+                        return Err(format!(
+                            "analyzer.udp-session-timeout-ms = {t}: must be \
+                             {MIN_UDP_SESSION_TIMEOUT_MS}..={MAX_UDP_SESSION_TIMEOUT_MS}"
+                        ));
+                    }
                 }
                 for (i, s) in a.signatures.iter().enumerate() {
                     regex::bytes::RegexBuilder::new(s)
@@ -450,6 +468,17 @@ signatures = ['^..\x01\x00']
         let t = &both.analyzer.as_ref().unwrap().transport;
         assert!(t.has(Transport::Udp) && t.has(Transport::Tcp));
         assert_eq!(t.to_string(), "udp+tcp");
+        assert_eq!(m.analyzer.as_ref().unwrap().udp_session_timeout_ms, None);
+        let timeout = |ms: &str| {
+            a.replace(
+                "ports = [53]\n",
+                &format!("ports = [53]\nudp-session-timeout-ms = {ms}\n"),
+            )
+        };
+        let ten = Manifest::parse(&timeout("10000")).unwrap();
+        assert_eq!(ten.analyzer.unwrap().udp_session_timeout_ms, Some(10_000));
+        assert!(err(&timeout("500")).contains("udp-session-timeout-ms = 500"));
+        assert!(err(&timeout("7200000")).contains("must be 1000..=3600000"));
         assert!(err(&a.replace("\"udp\"", "[]")).contains("transport is empty"));
         assert!(err(&a.replace("'^..\\x01\\x00'", "'(unclosed'")).contains("signatures[0]"));
         assert!(err(&a
