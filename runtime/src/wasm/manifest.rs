@@ -5,7 +5,6 @@
 //! completely at load time, so a bad manifest is an error at load, never at packet time.
 
 use std::fmt;
-use std::path::Path;
 
 use serde::Deserialize;
 
@@ -249,11 +248,6 @@ impl Manifest {
         let m: Manifest = toml::from_str(text).map_err(|e| e.to_string().trim().to_string())?;
         m.validate()?;
         Ok(m)
-    }
-
-    pub fn load(path: &Path) -> Result<Manifest, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        Manifest::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
     }
 
     fn validate(&self) -> Result<(), String> {
