@@ -17,7 +17,7 @@
 
 use std::io::{self, Write as _};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
 
 use sandpiper_packed::{Encoder, Rows, Transport, ValueRef};
 use wasmtime::component::ResourceAny;
@@ -154,6 +154,14 @@ impl FormatProvider for WriterModules {
 }
 
 /// One stream written by a writer component.
+///
+/// The component's calls run on the log-writer thread ([`call_thread`]), as Zeek runs each
+/// log writer in a thread of its own: a full batch is sent off and the thread that produced
+/// the rows goes on while the component formats them. The bytes land in the file when that
+/// thread next sends (or flushes, ends the file), so a file trails its rows by at most one
+/// batch or one flush interval, and every byte is appended by the thread that owns the file,
+/// in order. A batch stays with the host until its bytes land: if a call fails, the failed
+/// batch and the rows accepted since are what the fallback replays.
 pub struct ComponentFormat {
     name: String,
     module: Arc<LoadedModule>,
@@ -162,10 +170,18 @@ pub struct ComponentFormat {
     counters: Arc<WriterCounters>,
     /// Column types, to encode containers as sets or vectors.
     types: Vec<FieldType>,
+    /// The instance, while no call is in flight (and until the writer fails).
     inst: Option<Instance>,
+    /// The writer resource; None once the writer failed.
     writer: Option<ResourceAny>,
-    /// Rows accepted and not yet in the file, packed.
+    /// Rows accepted and not yet sent, packed.
     batch: Encoder,
+    /// The calls sent off and not yet landed.
+    in_flight: Option<mpsc::Receiver<Flight>>,
+    /// The rows of a batch whose calls failed, for the replay.
+    failed: Option<(u32, Vec<u8>)>,
+    /// A landed batch's buffer, reused for the next batch.
+    spare: Vec<u8>,
 }
 
 impl ComponentFormat {
@@ -204,90 +220,111 @@ impl ComponentFormat {
             inst: Some(inst),
             writer: Some(res),
             batch: Encoder::new(),
+            in_flight: None,
+            failed: None,
+            spare: Vec::new(),
         })
     }
 
-    /// Runs one export call; on success returns the bytes it handed to `sink.write`. A
-    /// call that traps or returns an error is a failure (the caller quarantines).
-    fn run(&mut self, call: Call) -> Result<Vec<u8>, Failure> {
-        let limits = self.module.manifest.limits.clone();
-        let (Some(inst), Some(res)) = (self.inst.as_mut(), self.writer) else {
-            return Err(Failure {
-                cause: QUARANTINED,
-                reason: "the writer failed before".into(),
-                data: None,
-            });
+    /// Sends the batch (possibly empty) through `write` (when it has rows), `flush` and then
+    /// `last`, if given, to the log-writer thread. The instance must be here.
+    fn submit(&mut self, last: Option<Call>) {
+        let (Some(inst), Some(res)) = (self.inst.take(), self.writer) else {
+            unreachable!("submit checks that the writer is usable and nothing is in flight")
         };
-        arm(&mut inst.store, limits.fuel, limits.wall_clock_ms);
-        let Exports::Writer(g) = &inst.exports else {
-            unreachable!("writer modules export the writer interface")
+        let (rows, bytes) = self.batch.take();
+        let mut next = std::mem::take(&mut self.spare);
+        next.clear();
+        self.batch.restore(0, next);
+        let mut flight = Flight {
+            inst,
+            res,
+            fuel: self.module.manifest.limits.fuel,
+            wall_clock_ms: self.module.manifest.limits.wall_clock_ms,
+            counters: self.counters.clone(),
+            rows,
+            bytes,
+            last,
+            result: Ok(Vec::new()),
         };
-        let w = g.stream_writer();
-        let store = &mut inst.store;
-        let (what, r) = match call {
-            Call::Write => {
-                // The batch moves into the call's argument and back, so it is not copied on
-                // the host and stays for a replay if the call fails.
-                let (count, bytes) = self.batch.take();
-                let rows = PackedRows { count, bytes };
-                let r = w.call_write(&mut *store, res, &rows);
-                self.batch.restore(count, rows.bytes);
-                ("write", r)
+        let (tx, rx) = mpsc::sync_channel(1);
+        let job = move || {
+            // A host panic in a call must not take the batch with it: the flight (and its
+            // rows) goes back either way.
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| flight.fly())).is_err() {
+                flight.result = Err(Failure {
+                    cause: "trap",
+                    reason: "the call panicked in the host".into(),
+                    data: None,
+                });
             }
-            Call::Flush => ("flush", w.call_flush(&mut *store, res)),
-            Call::Rotate(at) => ("rotate", w.call_rotate(&mut *store, res, at)),
-            Call::Finish(at) => ("finish", w.call_finish(&mut *store, res, at)),
+            let _ = tx.send(flight);
         };
-        self.counters.calls.fetch_add(1, Ordering::Relaxed);
-        if limits.fuel > 0 {
-            let left = inst.store.get_fuel().unwrap_or(0);
-            self.counters
-                .fuel_used
-                .fetch_add(limits.fuel.saturating_sub(left), Ordering::Relaxed);
+        match call_thread() {
+            Some(thread) => {
+                if let Err(mpsc::SendError(job)) = thread.send(Box::new(job)) {
+                    job();
+                }
+            }
+            None => job(),
         }
-        match r {
-            Ok(Ok(())) => Ok(std::mem::take(&mut inst.store.data_mut().call.sink_bytes)),
-            Ok(Err(msg)) => Err(Failure {
-                cause: "refused",
-                reason: format!("{what}: {msg}"),
+        self.in_flight = Some(rx);
+    }
+
+    /// Waits for the calls in flight, if any, and appends their bytes to the file; if they
+    /// failed, keeps their rows for the replay and quarantines.
+    fn land(&mut self, out: &mut LogFile) -> Result<(), Fault> {
+        let Some(rx) = self.in_flight.take() else {
+            return Ok(());
+        };
+        let Ok(flight) = rx.recv() else {
+            // The thread died outside a call (it cannot panic inside one): the batch is gone
+            // with it, which the report says.
+            return Err(self.fault(Failure {
+                cause: "trap",
+                reason: "the log-writer thread stopped; a batch in flight is lost".into(),
                 data: None,
-            }),
-            Err(e) => Err(classify(
-                &inst.store,
-                &e,
-                limits.fuel,
-                limits.wall_clock_ms,
-                what,
-            )),
+            }));
+        };
+        self.inst = Some(flight.inst);
+        match flight.result {
+            Ok(bytes) => {
+                self.spare = flight.bytes;
+                out.write_all(&bytes)?;
+                self.counters
+                    .rows
+                    .fetch_add(u64::from(flight.rows), Ordering::Relaxed);
+                Ok(())
+            }
+            Err(f) => {
+                self.failed = Some((flight.rows, flight.bytes));
+                Err(self.fault(f))
+            }
         }
     }
 
-    /// Writes the batch and flushes; the bytes of both calls reach the file only if both
-    /// succeed, and then the batch is done.
-    fn send(&mut self, out: &mut LogFile) -> Result<(), Fault> {
-        if self.quarantined.load(Ordering::Relaxed) && self.inst.is_some() {
+    /// Lands what is in flight, then sends the batch with `flush` (and `last`); `wait`: lands
+    /// that too before returning.
+    fn send(&mut self, out: &mut LogFile, last: Option<Call>, wait: bool) -> Result<(), Fault> {
+        self.land(out)?;
+        if self.inst.is_none() {
+            return Err(self.fault(Failure {
+                cause: QUARANTINED,
+                reason: "the writer failed before".into(),
+                data: None,
+            }));
+        }
+        if self.quarantined.load(Ordering::Relaxed) {
             return Err(self.fault(Failure {
                 cause: QUARANTINED,
                 reason: "another stream's instance of this writer failed".into(),
                 data: None,
             }));
         }
-        let mut bytes = Vec::new();
-        if !self.batch.is_empty() {
-            match self.run(Call::Write) {
-                Ok(b) => bytes = b,
-                Err(f) => return Err(self.fault(f)),
-            }
+        self.submit(last);
+        if wait {
+            self.land(out)?;
         }
-        match self.run(Call::Flush) {
-            Ok(b) => bytes.extend_from_slice(&b),
-            Err(f) => return Err(self.fault(f)),
-        }
-        out.write_all(&bytes)?;
-        self.counters
-            .rows
-            .fetch_add(u64::from(self.batch.rows()), Ordering::Relaxed);
-        self.batch.clear();
         Ok(())
     }
 
@@ -323,6 +360,117 @@ enum Call {
     Finish(f64),
 }
 
+/// A batch and the calls that write it, on their way through the log-writer thread and
+/// back with the instance, the rows and the bytes the calls produced.
+struct Flight {
+    inst: Instance,
+    res: ResourceAny,
+    fuel: u64,
+    wall_clock_ms: u64,
+    counters: Arc<WriterCounters>,
+    rows: u32,
+    bytes: Vec<u8>,
+    /// After `write` and `flush`: `rotate` or `finish`.
+    last: Option<Call>,
+    /// The bytes of every call, if all succeeded: they reach the file only together.
+    result: Result<Vec<u8>, Failure>,
+}
+
+impl Flight {
+    fn fly(&mut self) {
+        let mut out = Vec::new();
+        let calls = [
+            (self.rows > 0).then_some(Call::Write),
+            Some(Call::Flush),
+            self.last,
+        ];
+        for call in calls.into_iter().flatten() {
+            match self.call(call) {
+                Ok(b) => out.extend_from_slice(&b),
+                Err(f) => {
+                    self.result = Err(f);
+                    return;
+                }
+            }
+        }
+        self.result = Ok(out);
+    }
+
+    /// Runs one export call; on success returns the bytes it handed to `sink.write`. A call
+    /// that traps or returns an error is a failure (the format quarantines).
+    fn call(&mut self, call: Call) -> Result<Vec<u8>, Failure> {
+        let inst = &mut self.inst;
+        arm(&mut inst.store, self.fuel, self.wall_clock_ms);
+        let Exports::Writer(g) = &inst.exports else {
+            unreachable!("writer modules export the writer interface")
+        };
+        let w = g.stream_writer();
+        let store = &mut inst.store;
+        let res = self.res;
+        let (what, r) = match call {
+            Call::Write => {
+                // The batch moves into the call's argument and back, so it is not copied on
+                // the host and stays for a replay if the call fails.
+                let rows = PackedRows {
+                    count: self.rows,
+                    bytes: std::mem::take(&mut self.bytes),
+                };
+                let r = w.call_write(&mut *store, res, &rows);
+                self.bytes = rows.bytes;
+                ("write", r)
+            }
+            Call::Flush => ("flush", w.call_flush(&mut *store, res)),
+            Call::Rotate(at) => ("rotate", w.call_rotate(&mut *store, res, at)),
+            Call::Finish(at) => ("finish", w.call_finish(&mut *store, res, at)),
+        };
+        self.counters.calls.fetch_add(1, Ordering::Relaxed);
+        if self.fuel > 0 {
+            let left = inst.store.get_fuel().unwrap_or(0);
+            self.counters
+                .fuel_used
+                .fetch_add(self.fuel.saturating_sub(left), Ordering::Relaxed);
+        }
+        match r {
+            Ok(Ok(())) => Ok(std::mem::take(&mut inst.store.data_mut().call.sink_bytes)),
+            Ok(Err(msg)) => Err(Failure {
+                cause: "refused",
+                reason: format!("{what}: {msg}"),
+                data: None,
+            }),
+            Err(e) => Err(classify(
+                &inst.store,
+                &e,
+                self.fuel,
+                self.wall_clock_ms,
+                what,
+            )),
+        }
+    }
+}
+
+/// The thread every writer component's calls run on, one call at a time (None if it could
+/// not be started: the calls then run on the caller's thread). One thread for all writers:
+/// the machine's other cores are the packet and handler threads'.
+fn call_thread() -> Option<&'static mpsc::Sender<Job>> {
+    static THREAD: OnceLock<Option<mpsc::Sender<Job>>> = OnceLock::new();
+    THREAD
+        .get_or_init(|| {
+            let (tx, rx) = mpsc::channel::<Job>();
+            std::thread::Builder::new()
+                .name("log-writers".into())
+                .spawn(move || {
+                    for job in rx {
+                        job();
+                    }
+                })
+                .ok()
+                .map(|_| tx)
+        })
+        .as_ref()
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
 impl Format for ComponentFormat {
     fn name(&self) -> &str {
         &self.name
@@ -330,11 +478,14 @@ impl Format for ComponentFormat {
 
     /// The header the constructor (or `rotate`) buffered goes into the new file now.
     fn begin_file(&mut self, out: &mut LogFile) -> Result<(), Fault> {
-        self.send(out)
+        self.send(out, None, true)
     }
 
     fn write_row(&mut self, out: &mut LogFile, row: &[Value<'_>]) -> Result<(), Fault> {
-        if self.inst.is_none() || self.quarantined.load(Ordering::Relaxed) && self.batch.is_empty()
+        if self.writer.is_none()
+            || self.quarantined.load(Ordering::Relaxed)
+                && self.batch.is_empty()
+                && self.in_flight.is_none()
         {
             // Not accepted: the fallback writes it.
             return Err(Fault::Writer {
@@ -344,42 +495,42 @@ impl Format for ComponentFormat {
         }
         encode_row(&mut self.batch, &self.types, row);
         if self.batch.rows() as usize >= BATCH_ROWS {
-            self.send(out)?;
+            self.send(out, None, false)?;
         }
         Ok(())
     }
 
+    /// Lands the batch in flight and sends the one waiting, so a file trails its rows by at
+    /// most one flush.
     fn flush(&mut self, out: &mut LogFile) -> Result<(), Fault> {
         if self.batch.is_empty() {
-            return Ok(());
+            return self.land(out);
         }
-        self.send(out)
+        self.send(out, None, false)
     }
 
     fn end_file(&mut self, out: &mut LogFile, last: bool) -> Result<(), Fault> {
-        if !self.batch.is_empty() {
-            self.send(out)?;
-        }
         let call = if last {
             Call::Finish(local_wall_secs())
         } else {
             Call::Rotate(local_wall_secs())
         };
-        match self.run(call) {
-            Ok(bytes) => Ok(out.write_all(&bytes)?),
-            Err(f) => Err(self.fault(f)),
-        }
+        self.send(out, Some(call), true)
     }
 
     fn replay(&mut self, f: &mut dyn FnMut(&[Value<'_>]) -> io::Result<()>) -> io::Result<()> {
-        let (count, bytes) = self.batch.take();
-        let mut rows = Rows::new(count, &bytes);
-        let mut row = Vec::new();
-        while let Some(decoded) = rows.next_into(&mut row) {
-            // The host encoded these bytes itself, so they always decode.
-            decoded.map_err(io::Error::other)?;
-            let owned: Vec<wit::Value> = row.iter().map(|v| wit_value(*v)).collect();
-            host_row(&owned, |cells| f(cells))?;
+        // The failed batch is older than the rows accepted since.
+        let failed = self.failed.take();
+        let current = self.batch.take();
+        for (count, bytes) in failed.into_iter().chain(std::iter::once(current)) {
+            let mut rows = Rows::new(count, &bytes);
+            let mut row = Vec::new();
+            while let Some(decoded) = rows.next_into(&mut row) {
+                // The host encoded these bytes itself, so they always decode.
+                decoded.map_err(io::Error::other)?;
+                let owned: Vec<wit::Value> = row.iter().map(|v| wit_value(*v)).collect();
+                host_row(&owned, |cells| f(cells))?;
+            }
         }
         Ok(())
     }
@@ -387,6 +538,13 @@ impl Format for ComponentFormat {
 
 impl Drop for ComponentFormat {
     fn drop(&mut self) {
+        if let Some(rx) = self.in_flight.take() {
+            // Dropped without ending its file (a fallback replaced it, or the run stopped):
+            // the instance comes back so its writer resource is dropped in order.
+            if let Ok(flight) = rx.recv() {
+                self.inst = Some(flight.inst);
+            }
+        }
         if let (Some(inst), Some(res)) = (self.inst.as_mut(), self.writer.take()) {
             let _ = res.resource_drop(&mut inst.store);
         }
@@ -590,5 +748,50 @@ mod tests {
             let secs = us as f64 / 1e6;
             assert_eq!((secs * 1e6).round() as i64, us);
         }
+    }
+
+    /// The component's calls run on the log-writer thread, so a full batch lands in the file
+    /// at the next send: a flush lands what is in flight and sends what waits, a second one
+    /// lands that, and ending the file lands everything. Rows keep their order throughout.
+    #[test]
+    fn a_component_writers_file_trails_its_rows_by_at_most_one_flush() {
+        const FIELDS: &[crate::log::Field] = &[Field::new_static("n", FieldType::Count)];
+        let dir = super::super::modules::builtin_dir().expect("target/modules (build.rs)");
+        let rt = Arc::new(WasmRuntime::new(None).unwrap());
+        let module = rt.load(&dir.join("tsv-writer.wasm")).unwrap();
+        let writers = WriterModules::new(rt, &[module]);
+        let schema = Schema::new_static("t", FIELDS);
+        let mut format = writers.create("tsv", &schema).unwrap().unwrap();
+        let logs = tempfile::tempdir().unwrap();
+        let mut file = LogFile::create(logs.path(), "t", 0).unwrap();
+        let rows_in = |file: &mut LogFile| -> Vec<u64> {
+            io::Write::flush(file).unwrap();
+            std::fs::read_to_string(file.path())
+                .unwrap()
+                .lines()
+                .filter(|l| !l.starts_with('#'))
+                .map(|l| l.parse().unwrap())
+                .collect()
+        };
+        format.begin_file(&mut file).unwrap();
+        let n = 3 * BATCH_ROWS as u64 + 5;
+        for i in 0..n {
+            format.write_row(&mut file, &[Value::Count(i)]).unwrap();
+        }
+        // Three full batches were sent; the third may still be in flight.
+        assert!(rows_in(&mut file).len() >= 2 * BATCH_ROWS);
+        format.flush(&mut file).unwrap();
+        let expected: Vec<u64> = (0..n).collect();
+        assert_eq!(rows_in(&mut file), expected[..3 * BATCH_ROWS]);
+        format.flush(&mut file).unwrap();
+        assert_eq!(rows_in(&mut file), expected);
+        format.end_file(&mut file, true).unwrap();
+        io::Write::flush(&mut file).unwrap();
+        let text = std::fs::read_to_string(file.path()).unwrap();
+        assert!(
+            text.starts_with("#separator") && text.lines().last().unwrap().starts_with("#close")
+        );
+        assert_eq!(rows_in(&mut file), expected);
+        assert_eq!(writers.modules[0].counters.rows.load(Ordering::Relaxed), n);
     }
 }
