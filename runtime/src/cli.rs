@@ -112,8 +112,8 @@ pub struct Args {
           value_parser = clap::value_parser!(u32).range(1..=65_536))]
     pub event_batch: u32,
 
-    /// Run event handlers on the packet thread instead of a thread of their own (one core,
-    /// same logs).
+    /// Run event handlers on the packet thread instead of a thread of their own (same logs;
+    /// log-writer components still run on the log-writer thread).
     #[arg(long = "inline-handlers")]
     pub inline_handlers: bool,
 
