@@ -318,3 +318,27 @@ fn a_udp_dns_connection_idle_for_ten_seconds_ends_and_the_next_query_starts_a_ne
     assert!(same_ports[0]["ts"] < same_ports[1]["ts"]);
     assert_ne!(same_ports[0]["uid"], same_ports[1]["uid"]);
 }
+
+#[test]
+fn teredo_is_a_service_only_once_both_sides_sent_teredo() {
+    // Teredo.pcap: the host talks Teredo to two servers on port 3544. 65.55.158.80 answers
+    // (both directions decapsulate: Zeek's conn.log says teredo); from 65.55.158.81 only
+    // replies are seen (history ^d), and Zeek's Tunnel::delay_teredo_confirmation (on by
+    // default) waits for both sides, so that connection has no service.
+    let logs = run("tunnels/Teredo.pcap", &[], &[]);
+    let rows = conns(logs.path());
+    let service_of = |server: &str| -> Vec<(String, String)> {
+        rows.iter()
+            .filter(|r| r["id.resp_h"] == server && r["id.resp_p"] == "3544")
+            .map(|r| (r["service"].clone(), r["history"].clone()))
+            .collect()
+    };
+    assert_eq!(
+        service_of("65.55.158.80"),
+        [("teredo".to_string(), "Dd".to_string())]
+    );
+    assert_eq!(
+        service_of("65.55.158.81"),
+        [("-".to_string(), "^d".to_string())]
+    );
+}

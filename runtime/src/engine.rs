@@ -472,9 +472,7 @@ impl Engine {
                     let Some(conn) = self.table.conn_at(slot) else {
                         return;
                     };
-                    if let Some(svc) = tun.service() {
-                        conn.add_service(svc);
-                    }
+                    conn.tunnel_packet(tun, is_orig);
                     let parent = conn.uid;
                     self.inner(meta.ts, inner, snap_cut, parent, depth);
                 } else if self.payloads {

@@ -48,7 +48,14 @@ impl UdpTunnel {
         (ip.len() == 40 + plen).then_some(UdpTunnel::Teredo)
     }
 
-    /// The conn.log `service` of the outer connection once the tunnel decodes.
+    /// Whether Zeek confirms this tunnel only once both sides sent a valid encapsulation:
+    /// Teredo (`Tunnel::delay_teredo_confirmation = T`); GTPv1 would with
+    /// `Tunnel::delay_gtp_confirmation`, which is off by default.
+    pub fn confirms_after_both_sides(self) -> bool {
+        matches!(self, UdpTunnel::Teredo)
+    }
+
+    /// The conn.log `service` of the outer connection once the tunnel is confirmed.
     pub fn service(self) -> Option<&'static str> {
         match self {
             UdpTunnel::Vxlan => Some("vxlan"),

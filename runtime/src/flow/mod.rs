@@ -14,6 +14,7 @@ pub mod uid;
 
 use std::net::IpAddr;
 
+use crate::decode::tunnel::UdpTunnel;
 use history::{History, ScaledCounter};
 use tcp::TcpConn;
 use uid::Uid;
@@ -121,6 +122,9 @@ pub struct Conn {
     /// `dns_session_timeout`): idle this long, in microseconds, the connection is removed.
     /// The table arms the check ([`table::ConnTable::arm_session_timer`]).
     pub session_timeout: Option<i64>,
+    /// The sides that sent a packet this connection's UDP tunnel decapsulated (bit 0: the
+    /// originator, bit 1: the responder), for tunnels confirmed only once both did.
+    pub tunnel_sides: u8,
 }
 
 impl Conn {
@@ -162,6 +166,22 @@ impl Conn {
             ConnKind::Tcp(_) => {}
         }
         self.history.flip();
+        self.tunnel_sides = (self.tunnel_sides & 1) << 1 | self.tunnel_sides >> 1;
+    }
+
+    /// Notes that the originator (`is_orig`) or the responder sent a packet that decapsulated
+    /// as `tunnel`, and confirms the tunnel in conn.log `service` when Zeek would: at once,
+    /// or for Teredo (Zeek's `Tunnel::delay_teredo_confirmation`, on by default) once both
+    /// sides have sent one, so a host answering Teredo-looking packets nobody sent it is not
+    /// labelled a Teredo peer.
+    pub fn tunnel_packet(&mut self, tunnel: UdpTunnel, is_orig: bool) {
+        self.tunnel_sides |= if is_orig { 1 } else { 2 };
+        let Some(svc) = tunnel.service() else {
+            return;
+        };
+        if !tunnel.confirms_after_both_sides() || self.tunnel_sides == 3 {
+            self.add_service(svc);
+        }
     }
 
     /// Adds a confirmed protocol to conn.log `service` (once).

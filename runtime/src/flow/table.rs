@@ -308,6 +308,7 @@ impl ConnTable {
             analysis: super::Analysis::Undecided,
             tunnel_parents: meta.tunnel_parent.into_iter().collect(),
             session_timeout: None,
+            tunnel_sides: 0,
         };
         if flip {
             conn.flip();
@@ -703,7 +704,7 @@ mod session_timer_tests {
     use super::*;
 
     #[derive(Default)]
-    struct Done(Vec<Conn>);
+    pub(super) struct Done(pub(super) Vec<Conn>);
 
     impl ConnSink for Done {
         fn conn_done(&mut self, c: &mut Conn) {
@@ -712,10 +713,10 @@ mod session_timer_tests {
         fn weird(&mut self, _ts: i64, _c: Option<&Conn>, _name: &'static str, _addl: &str) {}
     }
 
-    const T0: i64 = 1_000_000 * SEC;
+    pub(super) const T0: i64 = 1_000_000 * SEC;
 
     /// One 20-byte datagram between a client and a DNS server.
-    fn datagram(t: &mut ConnTable, sink: &mut Done, ts: i64, from_client: bool) -> u32 {
+    pub(super) fn datagram(t: &mut ConnTable, sink: &mut Done, ts: i64, from_client: bool) -> u32 {
         let (c, s): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
         let (src, dst, sport, dport) = if from_client {
             (c, s, 40000, 53)
@@ -749,7 +750,7 @@ mod session_timer_tests {
         t.udp(&meta, &ip, &u, true, sink).expect("analysed").0
     }
 
-    fn table() -> ConnTable {
+    pub(super) fn table() -> ConnTable {
         ConnTable::new(
             TableConfig::default(),
             UidGen::new(Some(1)),
@@ -803,5 +804,35 @@ mod session_timer_tests {
         assert!(done.0.is_empty());
         t.advance(T0 + UDP_INACTIVITY, &mut done);
         assert_eq!(done.0.len(), 1);
+    }
+}
+
+#[cfg(test)]
+mod tunnel_side_tests {
+    use super::session_timer_tests::{datagram, table, Done, T0};
+    use crate::decode::tunnel::UdpTunnel;
+
+    #[test]
+    fn teredo_is_confirmed_once_both_sides_sent_it_and_the_sides_follow_a_flip() {
+        let (mut t, mut done) = (table(), Done::default());
+        let slot = datagram(&mut t, &mut done, T0, true);
+        let c = t.conn_at(slot).unwrap();
+        c.tunnel_packet(UdpTunnel::Teredo, true);
+        c.tunnel_packet(UdpTunnel::Teredo, true);
+        assert!(c.service.is_empty(), "one side only");
+        // The table learns the originator was the server: what the originator sent is now
+        // the responder's.
+        c.flip();
+        c.tunnel_packet(UdpTunnel::Teredo, true);
+        assert_eq!(c.service, ["teredo"]);
+    }
+
+    #[test]
+    fn other_tunnels_are_confirmed_by_their_first_packet() {
+        let (mut t, mut done) = (table(), Done::default());
+        let slot = datagram(&mut t, &mut done, T0, true);
+        let c = t.conn_at(slot).unwrap();
+        c.tunnel_packet(UdpTunnel::Vxlan, false);
+        assert_eq!(c.service, ["vxlan"]);
     }
 }
