@@ -19,7 +19,14 @@ fn main() {
     let wasm_target_dir = target.join("wasm");
 
     println!("cargo:rerun-if-env-changed=SANDPIPER_SKIP_GUESTS");
-    for dir in ["wit", "sdk/src", "sdk/Cargo.toml", "sdk/js", "sdk/python"] {
+    for dir in [
+        "wit",
+        "sdk/src",
+        "sdk/packed",
+        "sdk/Cargo.toml",
+        "sdk/js",
+        "sdk/python",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
     let workspaces = [

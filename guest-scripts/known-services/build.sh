@@ -6,4 +6,5 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 : "${SANDPIPER_ROOT:=$(cd "$here/../.." && pwd)}"
 : "${OUT_WASM:=$SANDPIPER_ROOT/target/wasm/foreign/known-services.wasm}"
-exec "$SANDPIPER_ROOT/sdk/python/componentize.sh" "$here/src" known_services "$OUT_WASM"
+exec "$SANDPIPER_ROOT/sdk/python/componentize.sh" "$here/src" known_services "$OUT_WASM" \
+    sandpiper:monitor/packed-event-handler@0.2.1

@@ -3,7 +3,7 @@
 #
 #   sdk/js/componentize.sh SRC.js OUT.wasm [WORLD]
 #
-# WORLD defaults to sandpiper:monitor/event-handler@0.2.0. Environment: SANDPIPER_WIT (the WIT
+# WORLD defaults to sandpiper:monitor/event-handler@0.2.1. Environment: SANDPIPER_WIT (the WIT
 # package; default: wit/ of this tree), SANDPIPER_TOOLCHAINS (where the npm toolchain is
 # installed on first use; default: target/toolchains of this tree). Does nothing when OUT.wasm
 # is newer than SRC's directory, this script, the toolchain lock and the WIT. The guest build
@@ -14,7 +14,7 @@ sdk_js=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$sdk_js/../.." && pwd)
 src=${1:?usage: componentize.sh SRC.js OUT.wasm [WORLD]}
 out=${2:?usage: componentize.sh SRC.js OUT.wasm [WORLD]}
-world=${3:-sandpiper:monitor/event-handler@0.2.0}
+world=${3:-sandpiper:monitor/event-handler@0.2.1}
 wit=${SANDPIPER_WIT:-$root/wit}
 toolchains=${SANDPIPER_TOOLCHAINS:-$root/target/toolchains}
 name=$(basename "$out" .wasm)

@@ -4,7 +4,8 @@
 #   sdk/python/componentize.sh SRC_DIR MODULE OUT.wasm [WORLD]
 #
 # SRC_DIR holds MODULE.py (the app module, whose `Handler` class implements the world's
-# export) and anything it imports. WORLD defaults to sandpiper:monitor/event-handler@0.2.0.
+# export, `PackedHandler` for packed-event-handler) and anything it imports, plus the SDK's
+# sandpiper_packed.py. WORLD defaults to sandpiper:monitor/event-handler@0.2.1.
 # Environment: SANDPIPER_WIT (default: wit/ of this tree), SANDPIPER_TOOLCHAINS (where a venv
 # with componentize-py is made on first use; default: target/toolchains of this tree). Does
 # nothing when OUT.wasm is newer than SRC_DIR, this script and the WIT. Nothing is written
@@ -19,7 +20,7 @@ usage="usage: componentize.sh SRC_DIR MODULE OUT.wasm [WORLD]"
 src=$(cd "${1:?$usage}" && pwd)
 module=${2:?$usage}
 out=${3:?$usage}
-world=${4:-sandpiper:monitor/event-handler@0.2.0}
+world=${4:-sandpiper:monitor/event-handler@0.2.1}
 wit=${SANDPIPER_WIT:-$root/wit}
 toolchains=${SANDPIPER_TOOLCHAINS:-$root/target/toolchains}
 name=$(basename "$out" .wasm)
@@ -34,7 +35,7 @@ if command -v flock >/dev/null; then
 fi
 
 if [[ -f "$out" ]] &&
-    [[ -z "$(find "$src" "$wit" "$sdk_py/componentize.sh" -newer "$out" -type f -print -quit)" ]]; then
+    [[ -z "$(find "$src" "$wit" "$sdk_py/componentize.sh" "$sdk_py/sandpiper_packed.py" -newer "$out" -type f -print -quit)" ]]; then
     exit 0
 fi
 
@@ -50,6 +51,9 @@ mkdir -p "$out_dir"
 work="$(mktemp -d "$out_dir/$name.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 cp -r "$src" "$work/src"
+# The SDK's reader and writer of the packed encodings, importable as `sandpiper_packed` (a
+# handler's own module of that name wins).
+[[ -e "$work/src/sandpiper_packed.py" ]] || cp "$sdk_py/sandpiper_packed.py" "$work/src/"
 
 # --stub-wasi: every WASI import becomes a trapping stub, so the component imports only
 # Sandpiper interfaces (a handler that prints, reads the clock or asks for randomness traps).

@@ -7,9 +7,9 @@ pub mod analyzer_bindings {
         world: "sandpiper:monitor/protocol-analyzer",
         runtime_path: "::sandpiper_sdk::__wit_bindgen::rt",
         with: {
-            "sandpiper:monitor/types@0.2.0": crate::types,
-            "sandpiper:monitor/log@0.2.0": crate::log,
-            "sandpiper:monitor/events@0.2.0": crate::events,
+            "sandpiper:monitor/types@0.2.1": crate::types,
+            "sandpiper:monitor/log@0.2.1": crate::log,
+            "sandpiper:monitor/events@0.2.1": crate::events,
         },
         generate_all,
         pub_export_macro: true,

@@ -7,9 +7,9 @@ pub mod handler_bindings {
         world: "sandpiper:monitor/event-handler",
         runtime_path: "::sandpiper_sdk::__wit_bindgen::rt",
         with: {
-            "sandpiper:monitor/types@0.2.0": crate::types,
-            "sandpiper:monitor/log@0.2.0": crate::log,
-            "sandpiper:monitor/events@0.2.0": crate::events,
+            "sandpiper:monitor/types@0.2.1": crate::types,
+            "sandpiper:monitor/log@0.2.1": crate::log,
+            "sandpiper:monitor/events@0.2.1": crate::events,
         },
         pub_export_macro: true,
         export_macro_name: "__export_handler_world",

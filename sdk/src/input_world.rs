@@ -7,7 +7,7 @@ pub mod input_bindings {
         world: "sandpiper:monitor/input-reader",
         runtime_path: "::sandpiper_sdk::__wit_bindgen::rt",
         with: {
-            "sandpiper:monitor/types@0.2.0": crate::types,
+            "sandpiper:monitor/types@0.2.1": crate::types,
         },
         generate_all,
         pub_export_macro: true,

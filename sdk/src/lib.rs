@@ -33,7 +33,7 @@ extern crate self as sandpiper_sdk;
 mod common {
     wit_bindgen::generate!({
         path: "../wit",
-        inline: "package sandpiper:sdk; world common { import sandpiper:monitor/log@0.2.0; import sandpiper:monitor/events@0.2.0; }",
+        inline: "package sandpiper:sdk; world common { import sandpiper:monitor/log@0.2.1; import sandpiper:monitor/events@0.2.1; }",
         world: "sandpiper:sdk/common",
         runtime_path: "::sandpiper_sdk::__wit_bindgen::rt",
         generate_all,

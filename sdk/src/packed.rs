@@ -12,7 +12,10 @@
 //! }
 //! ```
 
-pub use sandpiper_packed::{Encoder, Error, Rows, Transport, ValueRef};
+pub use sandpiper_packed::{
+    ConnFields, ConnRef, Encoder, Error, EventEncoder, EventRef, Events, Rows, StrList, Transport,
+    ValueRef,
+};
 
 use crate::types::{Port, Transport as WitTransport, Value};
 

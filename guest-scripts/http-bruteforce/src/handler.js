@@ -2,11 +2,11 @@
 // to HTTP authentication failures (401 replies). See ../README.md for the rule and every
 // difference from Zeek.
 //
-// Built with componentize-js against the world sandpiper:monitor/event-handler@0.2.0. In jco's
+// Built with componentize-js against the world sandpiper:monitor/event-handler@0.2.1. In jco's
 // value mapping WIT variants are `{ tag, val }`, records have camelCase fields, u64 is a BigInt
 // and `result<_, string>` imports throw on `err`.
 
-import { raise } from 'sandpiper:monitor/notice@0.2.0';
+import { raise } from 'sandpiper:monitor/notice@0.2.1';
 
 /** Failed logins from one address within one epoch that make it a brute-forcer (Zeek's
  * FTP::bruteforce_threshold). */

@@ -10,26 +10,20 @@ every difference from Zeek.
 from typing import Dict, List, Optional, Set, Tuple
 
 from componentize_py_types import Err
+from sandpiper_packed import TCP, UDP, Conn, Rows, events, ip_address, port
+import sandpiper_packed as packed
 from wit_world import exports
 from wit_world.imports import log, mutes, timers
 from wit_world.imports.types import (
-    ConnInfo,
     Event,
     Field,
     FieldType_Scalar,
     FieldType_Set,
-    IpAddress,
     LogSchema,
-    Port,
+    PackedEvents,
     ScalarType,
-    Transport,
     Value,
-    Value_Addr,
-    Value_Enumeration,
-    Value_Port,
-    Value_SetOf,
     Value_Str,
-    Value_Time,
 )
 
 # The event carrying each finished connection.
@@ -62,14 +56,8 @@ SWEEP_EVERY = 3600.0
 # The host takes at most 65,536 rows per call; write them in chunks well below that.
 MAX_ROWS_PER_WRITE = 4096
 
-# Zeek's `transport_proto` names.
-PROTO_NAMES = {
-    Transport.TCP: "tcp",
-    Transport.UDP: "udp",
-    Transport.ICMP: "icmp",
-    Transport.UNKNOWN: "unknown_transport",
-}
-
+# Zeek's `transport_proto` names, by the packed transport code.
+PROTO_NAMES = ["tcp", "udp", "icmp", "unknown_transport"]
 
 
 def schema() -> LogSchema:
@@ -86,54 +74,43 @@ def schema() -> LogSchema:
     )
 
 
-# A hashable address: the variant's groups, a tuple of 4 octets (v4) or 8 groups (v6), so the
-# length tells the family apart (the generated dataclasses are not hashable).
-AddrKey = Tuple[int, ...]
-# Zeek's `[addr, port]` key: address, port number and transport.
-ServiceKey = Tuple[AddrKey, int, int]
+# Zeek's `[addr, port]` key: the address (packed: 4 or 16 bytes), port number and transport.
+ServiceKey = Tuple[bytes, int, int]
 
 # One known_services row before the known-set check (Zeek's ``ServicesInfo``): ts, host, port
-# and the names in confirmation order, without repeats. A tuple, not a dataclass: CPython in
-# Wasm spends ~10,000 fuel on a dataclass __init__, and this handler builds one per
-# connection. The names list may be shared between infos and is never changed.
-ServiceInfo = Tuple[float, IpAddress, Port, List[str]]
-
-# Looked up once: an enum member read through its class costs a descriptor call per access.
-TCP = Transport.TCP
-UDP = Transport.UDP
+# number, transport and the names in confirmation order, without repeats. A tuple, not a
+# dataclass: CPython in Wasm spends ~10,000 fuel on a dataclass __init__, and this handler
+# builds one per connection. The names list may be shared between infos and is never changed.
+ServiceInfo = Tuple[float, bytes, int, int, List[str]]
 
 
-def service_key(host: IpAddress, port: Port) -> ServiceKey:
-    return (host.value, port.number, port.proto.value)
+# The packed bytes of values rows repeat, built once.
+_PROTO_VALUES: List[bytes] = [packed.enumeration(n) for n in PROTO_NAMES]
+_SET_HEADERS: List[bytes] = [packed.set_of(n) for n in range(8)]
+_STR_VALUES: Dict[str, bytes] = {}
 
 
-# Values every row repeats, built once. The generated dataclasses are only read when the host
-# lowers them, so one instance can stand in many rows.
-_PROTO_VALUES: Dict[Transport, Value] = {t: Value_Enumeration(n) for t, n in PROTO_NAMES.items()}
-_SET_HEADERS: List[Value] = [Value_SetOf(n) for n in range(8)]
-_STR_VALUES: Dict[str, Value] = {}
+def set_header(n: int) -> bytes:
+    return _SET_HEADERS[n] if n < len(_SET_HEADERS) else packed.set_of(n)
 
 
-def set_header(n: int) -> Value:
-    return _SET_HEADERS[n] if n < len(_SET_HEADERS) else Value_SetOf(n)
-
-
-def str_value(s: str) -> Value:
+def str_value(s: str) -> bytes:
     v = _STR_VALUES.get(s)
     if v is None:
-        v = Value_Str(s)
+        v = packed.string(s)
         # Bounded like _NAMES: the names come from the host's analyzer list.
         if len(_STR_VALUES) < 4096:
             _STR_VALUES[s] = v
     return v
 
 
-def info_row(ts: float, host: IpAddress, port: Port, names: List[str]) -> List[Value]:
-    row: List[Value] = [
-        Value_Time(ts),
-        Value_Addr(host),
-        Value_Port(port),
-        _PROTO_VALUES[port.proto],
+def info_row(ts: float, host: bytes, port_num: int, proto: int, names: List[str]) -> List[bytes]:
+    """A known_services row's values, packed."""
+    row = [
+        packed.time(ts),
+        packed.addr(host),
+        packed.port_value(port_num, proto),
+        _PROTO_VALUES[proto],
         set_header(len(names)),
     ]
     row.extend(str_value(s) for s in names)
@@ -184,7 +161,7 @@ def committed_names(services: List[str]) -> List[str]:
     return names
 
 
-def has_active_service(conn: ConnInfo) -> bool:
+def has_active_service(conn: Conn) -> bool:
     """Zeek's ``has_active_service``, read from the finished connection.
 
     TCP: the responder's endpoint ended ESTABLISHED, CLOSED or PARTIAL, or history holds 'h'
@@ -192,18 +169,18 @@ def has_active_service(conn: ConnInfo) -> bool:
     a SYN of its own or a reset (the states SYN_SENT and RESET). UDP: the responder sent a
     datagram (UDP_ACTIVE, `Known::service_udp_requires_response = T`). Other transports never.
     """
-    proto = conn.id.resp_p.proto
-    if proto is TCP:
+    proto = conn.resp_proto
+    if proto == TCP:
         history = conn.history
         # Responder letters that mean it never reached an established, partial or closed state
         # without a SYN-ACK: a SYN of its own ('s', SYN_SENT) or a reset ('r', RESET).
         return "h" in history or (conn.resp_pkts > 0 and "s" not in history and "r" not in history)
-    if proto is UDP:
+    if proto == UDP:
         return conn.resp_pkts > 0
     return False
 
 
-def service_info(ts: float, conn: ConnInfo) -> Optional[ServiceInfo]:
+def service_info(ts: float, conn: Conn) -> Optional[ServiceInfo]:
     """Zeek's ``known_services_done``: what to commit for a connection finished at `ts`, if
     anything."""
     if not conn.local_resp:
@@ -223,11 +200,10 @@ def service_info(ts: float, conn: ConnInfo) -> Optional[ServiceInfo]:
         # the connection is removed, as is a connection without a protocol (committed 5
         # minutes later with the name "").
         ts = conn.start
-    cid = conn.id
-    return (ts, cid.resp_h, cid.resp_p, names)
+    return (ts, conn.resp_h, conn.resp_p, conn.resp_proto, names)
 
 
-class Handler(exports.Handler):
+class PackedHandler(exports.PackedHandler):
     def __init__(self) -> None:
         self.stream: Optional[int] = None
         # Zeek's `Known::services`: per (host, port), when the entry was created and the names
@@ -241,54 +217,55 @@ class Handler(exports.Handler):
         # uid its event carries.
         self.pending: Dict[str, List[ServiceInfo]] = {}
 
-    def handle(self, batch: List[Event]) -> None:
-        rows: List[List[Value]] = []
+    def handle(self, batch: PackedEvents) -> None:
+        # Each row's value count and packed values.
+        rows: List[Tuple[int, List[bytes]]] = []
         # What each row added to `known`, to undo if the row cannot be written.
         added: List[Tuple[ServiceKey, List[str], bool]] = []
         # Finished connections that committed nothing new: repeats, to mute.
-        repeats: List[Tuple[float, ConnInfo]] = []
+        repeats: List[Tuple[float, Conn]] = []
         # Connections without a confirmed protocol, to commit in 5 minutes, and the uid of the
         # first (the key of their `pending` entry).
         unknown: List[ServiceInfo] = []
         unknown_uid = ""
-        for ev in batch:
-            conn = ev.conn
+        last_ts = None
+        for name, ts, conn, args in events(batch):
+            last_ts = ts
             if conn is not None:
-                if ev.name != CONN_END:
+                if name != CONN_END:
                     continue
-                info = service_info(ev.ts, conn)
+                info = service_info(ts, conn)
                 if info is None:
-                    repeats.append((ev.ts, conn))
+                    repeats.append((ts, conn))
                     continue
-                if info[3] == UNKNOWN_NAMES:
+                if info[4] == UNKNOWN_NAMES:
                     if not unknown:
                         unknown_uid = conn.uid
                     unknown.append(info)
-                    repeats.append((ev.ts, conn))
+                    repeats.append((ts, conn))
                     continue
-                if not self.commit(info, ev.ts, rows, added):
-                    repeats.append((ev.ts, conn))
-            elif ev.name == COMMIT:
-                for info in self.due_commits(ev.args):
-                    self.commit(info, ev.ts, rows, added)
+                if not self.commit(info, ts, rows, added):
+                    repeats.append((ts, conn))
+            elif name == COMMIT:
+                for info in self.due_commits(args):
+                    self.commit(info, ts, rows, added)
         if unknown:
             self.schedule_commits(unknown_uid, unknown)
-        if batch:
-            self.sweep(batch[-1].ts)
+        if last_ts is not None:
+            self.sweep(last_ts)
         if rows:
             self.write(rows, added)
         for ts, conn in repeats:
             self.mute_if_known(ts, conn)
 
-    def mute_if_known(self, ts: float, conn: ConnInfo) -> None:
+    def mute_if_known(self, ts: float, conn: Conn) -> None:
         """Asks the host not to deliver more connections to this server, port and service list
         while each would change nothing: every name it could commit is known until the entry
         expires. Lifting a connection costs this Python handler ~70,000 fuel, and on a busy
         network nearly all of them are repeats. Only connections that logged nothing come
         here: the first one of a service wrote its row, and most services on a network are
         seen more than once or not worth a host call (a one-off server)."""
-        cid = conn.id
-        key = service_key(cid.resp_h, cid.resp_p)
+        key = (conn.resp_h, conn.resp_p, conn.resp_proto)
         mute_key = (key, tuple(conn.service))
         if self.muted.get(mute_key, ts) > ts:
             return
@@ -304,7 +281,9 @@ class Handler(exports.Handler):
             until -= UNKNOWN_MUTE_MARGIN
         if until <= ts:
             return
-        match = mutes.ConnMatch(None, cid.resp_h, cid.resp_p, list(conn.service))
+        match = mutes.ConnMatch(
+            None, ip_address(conn.resp_h), port(conn.resp_p, conn.resp_proto), list(conn.service)
+        )
         try:
             mutes.mute(CONN_END, match, until)
         except Err:
@@ -338,14 +317,14 @@ class Handler(exports.Handler):
         self,
         info: ServiceInfo,
         now: float,
-        rows: List[List[Value]],
+        rows: List[Tuple[int, List[bytes]]],
         added: List[Tuple[ServiceKey, List[str], bool]],
     ) -> bool:
         """Zeek's ``service_info_commit`` + ``known_service_add``: logs the names not yet known
         for (host, port); nothing if all are (an empty name list then logs nothing either).
         True if it added a row."""
-        ts, host, port, names = info
-        key = service_key(host, port)
+        ts, host, port_num, proto, names = info
+        key = (host, port_num, proto)
         entry = self.known.get(key)
         if entry is not None and now - entry[0] >= EXPIRY:
             del self.known[key]
@@ -360,7 +339,7 @@ class Handler(exports.Handler):
             if not new:
                 return False
         known.update(new)
-        rows.append(info_row(ts, host, port, new))
+        rows.append((5 + len(new), info_row(ts, host, port_num, proto, new)))
         added.append((key, new, entry is None))
         return True
 
@@ -375,7 +354,9 @@ class Handler(exports.Handler):
         for k in ended:
             del self.muted[k]
 
-    def write(self, rows: List[List[Value]], added: List[Tuple[ServiceKey, List[str], bool]]) -> None:
+    def write(
+        self, rows: List[Tuple[int, List[bytes]]], added: List[Tuple[ServiceKey, List[str], bool]]
+    ) -> None:
         # Only what was written stays known, so a service whose row could not be written is
         # tried again with its next connection.
         if self.stream is None:
@@ -385,9 +366,11 @@ class Handler(exports.Handler):
                 self.forget(added)
                 return
         for start in range(0, len(rows), MAX_ROWS_PER_WRITE):
-            chunk = rows[start : start + MAX_ROWS_PER_WRITE]
+            chunk = Rows()
+            for n, values in rows[start : start + MAX_ROWS_PER_WRITE]:
+                chunk.add(n, values)
             try:
-                log.write(self.stream, chunk)
+                log.write_packed(self.stream, chunk.packed())
             except Err:
                 self.forget(added[start : start + MAX_ROWS_PER_WRITE])
 

@@ -9,12 +9,13 @@ wasmtime::component::bindgen!({
     inline: "
         package sandpiper:host;
         world host {
-            include sandpiper:monitor/protocol-analyzer@0.2.0;
-            include sandpiper:monitor/file-analyzer@0.2.0;
-            include sandpiper:monitor/event-handler@0.2.0;
-            include sandpiper:monitor/log-writer@0.2.0;
-            include sandpiper:monitor/netcontrol-plugin@0.2.0;
-            include sandpiper:monitor/input-reader@0.2.0;
+            include sandpiper:monitor/protocol-analyzer@0.2.1;
+            include sandpiper:monitor/file-analyzer@0.2.1;
+            include sandpiper:monitor/event-handler@0.2.1;
+            include sandpiper:monitor/packed-event-handler@0.2.1;
+            include sandpiper:monitor/log-writer@0.2.1;
+            include sandpiper:monitor/netcontrol-plugin@0.2.1;
+            include sandpiper:monitor/input-reader@0.2.1;
         }
     ",
     world: "sandpiper:host/host",
@@ -27,4 +28,4 @@ pub use self::sandpiper::monitor::types;
 
 /// The WIT package every component must be built against, and its version.
 pub const PACKAGE: &str = "sandpiper:monitor";
-pub const PACKAGE_VERSION: &str = "0.2.0";
+pub const PACKAGE_VERSION: &str = "0.2.1";

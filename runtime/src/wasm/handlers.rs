@@ -14,13 +14,14 @@ use std::io;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::bindings::types::{ConnId, ConnInfo, Event, Port, Transport};
+use super::bindings::types::{ConnId, ConnInfo, Event, PackedEvents, Port, Transport};
 use super::event_filter;
 use super::failures::{status_lines, FailureConn, FailureLog};
 use super::host::CallState;
 use super::manifest::EventFilter;
 use super::mutes::{MuteTable, MAX_MUTES};
 use super::notices::NoticeLog;
+use super::packed_wit::encode_events;
 use super::reload::ModuleUpdate;
 use super::runtime::{arm, classify, Exports, Failure, Instance, LoadedModule, WasmRuntime};
 use super::streams::{ip_address, GuestLogs};
@@ -28,6 +29,7 @@ use super::writers::WriterModules;
 use crate::flow::{Conn, Proto};
 use crate::log::manager::Level;
 use crate::site::LocalNets;
+use sandpiper_packed::EventEncoder;
 
 /// Default events per batch: large enough to amortise a call, small enough to keep latency low.
 pub const BATCH_EVENTS: usize = 256;
@@ -81,7 +83,11 @@ pub struct HandlerSlot {
     /// What the current instance asked not to be given.
     mutes: MuteTable,
     instance: Option<Instance>,
+    /// The packed batch for a `packed-handler` (reused, so encoding allocates nothing).
+    packed: EventEncoder,
     pub calls: u64,
+    /// Events delivered, over all calls.
+    pub events: u64,
     pub fuel_used: u64,
 }
 
@@ -98,7 +104,9 @@ impl HandlerSlot {
             filters,
             mutes: MuteTable::default(),
             instance: None,
+            packed: EventEncoder::new(),
             calls: 0,
+            events: 0,
             fuel_used: 0,
         }
     }
@@ -144,10 +152,20 @@ impl HandlerSlot {
         inst.store.data_mut().mutes_in_force = self.mutes.len();
         arm(&mut inst.store, limits.fuel, limits.wall_clock_ms);
         self.calls += 1;
-        let Exports::Handler(h) = &inst.exports else {
-            unreachable!("handler slots hold event-handler modules")
+        self.events += batch.len() as u64;
+        let result = match &inst.exports {
+            Exports::Handler(h) => h.call_handle(&mut inst.store, batch),
+            Exports::PackedHandler(h) => {
+                encode_events(&mut self.packed, batch);
+                let (count, bytes) = self.packed.take();
+                let packed = PackedEvents { count, bytes };
+                let r = h.call_handle(&mut inst.store, &packed);
+                self.packed.restore(packed.bytes);
+                r
+            }
+            _ => unreachable!("handler slots hold event-handler modules"),
         };
-        match h.call_handle(&mut inst.store, batch) {
+        match result {
             Ok(()) => {
                 if limits.fuel > 0 {
                     let left = inst.store.get_fuel().unwrap_or(0);
@@ -319,7 +337,10 @@ impl Dispatcher {
     pub fn publish_status(&self) {
         let mut s = self.analyzer_status.clone();
         for h in &self.handlers {
-            let counters = format!("calls {}, fuel used {}", h.calls, h.fuel_used);
+            let counters = format!(
+                "calls {}, events {}, fuel used {}",
+                h.calls, h.events, h.fuel_used
+            );
             s.push_str(&status_lines(
                 &h.module,
                 &counters,

@@ -8,6 +8,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use sandpiper_packed::Rows;
 use wasmtime::component::{Linker, WasmList, WasmStr};
 use wasmtime::{ResourceLimiter, StoreContextMut};
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxView, WasiView};
@@ -16,7 +17,8 @@ use super::bindings::sandpiper::monitor::{
     analysis, file_info, mutes, notice, rule_feedback, sink, timers,
 };
 use super::bindings::types::{self, ConnInfo, Event, LogSchema, Value};
-use super::lazy::{LazyConnInfo, LazyEvent};
+use super::lazy::{LazyConnInfo, LazyEvent, LazyPackedRows};
+use super::packed_wit::wit_value;
 use super::streams::StreamRegistry;
 use super::tail_pipe::TailPipe;
 
@@ -254,6 +256,12 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             Ok((log_write(&mut store, stream, rows)?,))
         },
     )?;
+    log.func_wrap(
+        "write-packed",
+        |mut store: StoreContextMut<'_, HostState>, (stream, rows): (u32, LazyPackedRows)| {
+            Ok((log_write_packed(&mut store, stream, rows)?,))
+        },
+    )?;
     let mut events = linker.instance(&format!("sandpiper:monitor/events@{version}"))?;
     events.func_wrap(
         "raise",
@@ -309,11 +317,7 @@ fn log_write(
     stream: u32,
     rows: WasmList<WasmList<Value>>,
 ) -> wasmtime::Result<Result<(), String>> {
-    let schema = match store
-        .data()
-        .streams
-        .schema_for(&store.data().module, stream)
-    {
+    let schema = match stream_schema(store, stream) {
         Ok(s) => s,
         Err(e) => return Ok(Err(e)),
     };
@@ -344,6 +348,75 @@ fn log_write(
         lifted.push((stream, values));
     }
     store.data_mut().call.rows.extend(lifted);
+    Ok(Ok(()))
+}
+
+/// The schema of `stream`, if this module created it.
+fn stream_schema(
+    store: &StoreContextMut<'_, HostState>,
+    stream: u32,
+) -> Result<Arc<LogSchema>, String> {
+    let state = store.data();
+    state.streams.schema_for(&state.module, stream)
+}
+
+/// `log.write-packed`: the rows are decoded in place from guest memory, then charged and
+/// checked exactly as `log.write` does. A batch that does not decode writes nothing.
+fn log_write_packed(
+    store: &mut StoreContextMut<'_, HostState>,
+    stream: u32,
+    rows: LazyPackedRows,
+) -> wasmtime::Result<Result<(), String>> {
+    let schema = match stream_schema(store, stream) {
+        Ok(s) => s,
+        Err(e) => return Ok(Err(e)),
+    };
+    // The call's record is moved out while the guest's bytes are borrowed from its memory.
+    let mut call = std::mem::take(&mut store.data_mut().call);
+    let bytes = rows.bytes.as_le_slice(&*store);
+    let result = decode_rows(&mut call, &schema, stream, rows.count, bytes);
+    store.data_mut().call = call;
+    result
+}
+
+fn decode_rows(
+    call: &mut CallState,
+    schema: &LogSchema,
+    stream: u32,
+    count: u32,
+    bytes: &[u8],
+) -> wasmtime::Result<Result<(), String>> {
+    if call.rows.len() + count as usize > budget::ROWS {
+        return Err(call.exceed(format!("more than {} log rows in one call", budget::ROWS)));
+    }
+    let mut rows = Rows::new(count, bytes);
+    let mut refs = Vec::new();
+    let mut lifted = Vec::with_capacity((count as usize).min(1024));
+    let mut i = 0;
+    while let Some(decoded) = rows.next_into(&mut refs) {
+        if let Err(e) = decoded {
+            return Ok(Err(format!("row {i}: {e}")));
+        }
+        if refs.len() > super::streams::MAX_ROW_VALUES {
+            return Ok(Err(format!(
+                "row {i} has {} values; a row has at most {}",
+                refs.len(),
+                super::streams::MAX_ROW_VALUES
+            )));
+        }
+        let mut values = Vec::with_capacity(refs.len());
+        for v in &refs {
+            let v = wit_value(*v);
+            call.charge_value(&v)?;
+            values.push(v);
+        }
+        if let Err(e) = super::streams::check_row(schema, &values) {
+            return Ok(Err(format!("row {i}: {e}")));
+        }
+        lifted.push((stream, values));
+        i += 1;
+    }
+    call.rows.extend(lifted);
     Ok(Ok(()))
 }
 
@@ -595,5 +668,98 @@ impl HostState {
         }
         self.call.rule_feedback.push((id, what, msg));
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wasm::bindings::types::{Field, FieldType, ScalarType};
+    use sandpiper_packed::{Encoder, ValueRef};
+
+    fn schema() -> LogSchema {
+        let field = |name: &str, type_| Field {
+            name: name.into(),
+            type_,
+            optional: false,
+        };
+        LogSchema {
+            path: "demo".into(),
+            fields: vec![
+                field("ts", FieldType::Scalar(ScalarType::Time)),
+                field("names", FieldType::Set(ScalarType::Str)),
+            ],
+        }
+    }
+
+    fn rows(rows: &[&[ValueRef<'_>]]) -> Encoder {
+        let mut e = Encoder::new();
+        for r in rows {
+            e.begin_row();
+            for v in *r {
+                e.push(*v);
+            }
+            e.end_row();
+        }
+        e
+    }
+
+    #[test]
+    fn packed_rows_are_checked_and_charged_as_write_does() {
+        let e = rows(&[
+            &[
+                ValueRef::Time(1.5),
+                ValueRef::SetOf(1),
+                ValueRef::Str("HTTP"),
+            ],
+            &[ValueRef::Time(2.5), ValueRef::SetOf(0)],
+        ]);
+        let mut call = CallState::default();
+        let r = decode_rows(&mut call, &schema(), 7, e.rows(), e.bytes()).unwrap();
+        assert_eq!(r, Ok(()));
+        assert_eq!(
+            call.rows,
+            [
+                (
+                    7,
+                    vec![Value::Time(1.5), Value::SetOf(1), Value::Str("HTTP".into())]
+                ),
+                (7, vec![Value::Time(2.5), Value::SetOf(0)]),
+            ]
+        );
+        assert_eq!((call.values, call.string_bytes), (5, 4));
+    }
+
+    #[test]
+    fn a_bad_packed_batch_writes_none_of_its_rows() {
+        let good: &[ValueRef<'_>] = &[ValueRef::Time(1.5), ValueRef::SetOf(0)];
+        // The second row does not match the schema.
+        let e = rows(&[good, &[ValueRef::Count(1), ValueRef::SetOf(0)]]);
+        let mut call = CallState::default();
+        let r = decode_rows(&mut call, &schema(), 0, e.rows(), e.bytes()).unwrap();
+        assert!(r.unwrap_err().starts_with("row 1: "));
+        assert!(call.rows.is_empty());
+        // Cut bytes and a lying count are the guest's error too, never a panic.
+        let e = rows(&[good, good]);
+        for cut in 0..e.bytes().len() {
+            let mut call = CallState::default();
+            let r = decode_rows(&mut call, &schema(), 0, 2, &e.bytes()[..cut]).unwrap();
+            assert!(r.is_err() && call.rows.is_empty(), "cut at {cut}");
+        }
+        let mut call = CallState::default();
+        assert!(decode_rows(&mut call, &schema(), 0, 3, e.bytes())
+            .unwrap()
+            .is_err());
+    }
+
+    #[test]
+    fn packed_rows_count_against_the_row_budget() {
+        let e = rows(&[&[ValueRef::Time(1.5), ValueRef::SetOf(0)]]);
+        let mut call = CallState {
+            rows: vec![(0, Vec::new()); budget::ROWS],
+            ..Default::default()
+        };
+        assert!(decode_rows(&mut call, &schema(), 0, e.rows(), e.bytes()).is_err());
+        assert!(call.limit_hit.is_some());
     }
 }

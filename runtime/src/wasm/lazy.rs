@@ -47,3 +47,11 @@ pub struct LazyEvent {
     pub conn: Option<LazyConnInfo>,
     pub args: WasmList<Value>,
 }
+
+/// `types.packed-rows`, its bytes left in guest memory (read in place by `log.write-packed`).
+#[derive(ComponentType, Lift)]
+#[component(record)]
+pub struct LazyPackedRows {
+    pub count: u32,
+    pub bytes: WasmList<u8>,
+}

@@ -30,6 +30,7 @@ pub mod modules;
 pub mod monitor;
 pub mod mutes;
 pub mod notices;
+mod packed_wit;
 pub mod reload;
 pub mod runtime;
 pub mod streams;

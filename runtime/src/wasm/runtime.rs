@@ -19,6 +19,9 @@ use super::manifest::{Capability, Kind, Manifest};
 use super::streams::StreamRegistry;
 
 /// How often the epoch advances: the granularity of wall-clock limits.
+/// The interface an event handler may export instead of `handler`: batches as `packed-events`.
+const PACKED_HANDLER: &str = "packed-handler";
+
 pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 
 /// The shared wasmtime engine and everything that does not belong to one Store.
@@ -267,11 +270,20 @@ fn check_world(engine: &Engine, component: &Component, kind: Kind) -> Result<(),
             ));
         }
     }
-    let want = format!("{prefix}{}@", kind.export_interface());
-    if !names.iter().any(|n| n.starts_with(&want)) {
+    let exports_kind = |interface: &str| {
+        let want = format!("{prefix}{interface}@");
+        ty.exports(engine).any(|(n, _)| n.starts_with(&want))
+    };
+    let packed_handler = kind == Kind::EventHandler && exports_kind(PACKED_HANDLER);
+    if !exports_kind(kind.export_interface()) && !packed_handler {
         let exported: Vec<_> = ty.exports(engine).map(|(n, _)| n.to_string()).collect();
+        let or_packed = if kind == Kind::EventHandler {
+            format!(" or {prefix}{PACKED_HANDLER}@{host}")
+        } else {
+            String::new()
+        };
         return Err(format!(
-            "the manifest says kind = \"{kind}\", but the component does not export {}{}@{host} (it exports: {})",
+            "the manifest says kind = \"{kind}\", but the component does not export {}{}@{host}{or_packed} (it exports: {})",
             prefix,
             kind.export_interface(),
             if exported.is_empty() { "nothing".to_string() } else { exported.join(", ") }
@@ -295,6 +307,7 @@ pub enum ExportIndices {
     Analyzer(guest::analyzer::GuestIndices),
     FileAnalyzer(guest::file_analysis::GuestIndices),
     Handler(guest::handler::GuestIndices),
+    PackedHandler(guest::packed_handler::GuestIndices),
     Writer(guest::writer::GuestIndices),
     Netcontrol(guest::netcontrol::GuestIndices),
     Input(guest::input::GuestIndices),
@@ -310,9 +323,14 @@ impl ExportIndices {
             Kind::FileAnalyzer => ExportIndices::FileAnalyzer(
                 guest::file_analysis::GuestIndices::new(pre).map_err(e)?,
             ),
-            Kind::EventHandler => {
-                ExportIndices::Handler(guest::handler::GuestIndices::new(pre).map_err(e)?)
-            }
+            // An event handler exports `handler` or `packed-handler` (check_world saw one).
+            Kind::EventHandler => match guest::handler::GuestIndices::new(pre) {
+                Ok(i) => ExportIndices::Handler(i),
+                Err(plain) => match guest::packed_handler::GuestIndices::new(pre) {
+                    Ok(i) => ExportIndices::PackedHandler(i),
+                    Err(_) => return Err(e(plain)),
+                },
+            },
             Kind::LogWriter => {
                 ExportIndices::Writer(guest::writer::GuestIndices::new(pre).map_err(e)?)
             }
@@ -331,6 +349,7 @@ pub enum Exports {
     Analyzer(guest::analyzer::Guest),
     FileAnalyzer(guest::file_analysis::Guest),
     Handler(guest::handler::Guest),
+    PackedHandler(guest::packed_handler::Guest),
     Writer(guest::writer::Guest),
     Netcontrol(guest::netcontrol::Guest),
     Input(guest::input::Guest),
@@ -397,6 +416,9 @@ impl LoadedModule {
             }
             ExportIndices::Handler(i) => {
                 Exports::Handler(i.load(&mut store, &instance).map_err(|e| fail(&store, e))?)
+            }
+            ExportIndices::PackedHandler(i) => {
+                Exports::PackedHandler(i.load(&mut store, &instance).map_err(|e| fail(&store, e))?)
             }
             ExportIndices::Writer(i) => {
                 Exports::Writer(i.load(&mut store, &instance).map_err(|e| fail(&store, e))?)
@@ -528,7 +550,7 @@ mod tests {
         std::fs::write(dir.path().join("m.toml"), claim).unwrap();
         let e = err(&rt, &wasm);
         assert!(
-            e.contains("kind = \"log-writer\"") && e.contains("sandpiper:monitor/handler@0.2.0"),
+            e.contains("kind = \"log-writer\"") && e.contains("sandpiper:monitor/handler@0.2.1"),
             "{e}"
         );
         std::fs::write(dir.path().join("m.toml"), manifest).unwrap();

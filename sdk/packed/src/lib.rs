@@ -138,34 +138,7 @@ impl Encoder {
 
     /// Appends one value to the open row.
     pub fn push(&mut self, v: ValueRef<'_>) {
-        let b = &mut self.bytes;
-        match v {
-            ValueRef::Unset => b.push(UNSET),
-            ValueRef::Boolean(x) => b.extend_from_slice(&[BOOLEAN, u8::from(x)]),
-            ValueRef::Count(x) => tagged(b, COUNT, &x.to_le_bytes()),
-            ValueRef::Integer(x) => tagged(b, INTEGER, &x.to_le_bytes()),
-            ValueRef::Double(x) => tagged(b, DOUBLE, &x.to_le_bytes()),
-            ValueRef::Time(x) => tagged(b, TIME, &x.to_le_bytes()),
-            ValueRef::Interval(x) => tagged(b, INTERVAL, &x.to_le_bytes()),
-            ValueRef::Str(s) => string(b, STR, s),
-            ValueRef::Enumeration(s) => string(b, ENUMERATION, s),
-            ValueRef::Addr(a) => {
-                b.push(ADDR);
-                addr(b, a);
-            }
-            ValueRef::Port(n, t) => {
-                b.push(PORT);
-                b.extend_from_slice(&n.to_le_bytes());
-                b.push(t.code());
-            }
-            ValueRef::Subnet(a, len) => {
-                b.push(SUBNET);
-                addr(b, a);
-                b.push(len);
-            }
-            ValueRef::SetOf(n) => tagged(b, SET_OF, &n.to_le_bytes()),
-            ValueRef::VectorOf(n) => tagged(b, VECTOR_OF, &n.to_le_bytes()),
-        }
+        push_value(&mut self.bytes, v);
         if let Some((_, n)) = &mut self.open {
             *n += 1;
         }
@@ -214,12 +187,43 @@ impl Encoder {
     }
 }
 
+/// Appends one value (tag and payload) to `b`.
+pub(crate) fn push_value(b: &mut Vec<u8>, v: ValueRef<'_>) {
+    match v {
+        ValueRef::Unset => b.push(UNSET),
+        ValueRef::Boolean(x) => b.extend_from_slice(&[BOOLEAN, u8::from(x)]),
+        ValueRef::Count(x) => tagged(b, COUNT, &x.to_le_bytes()),
+        ValueRef::Integer(x) => tagged(b, INTEGER, &x.to_le_bytes()),
+        ValueRef::Double(x) => tagged(b, DOUBLE, &x.to_le_bytes()),
+        ValueRef::Time(x) => tagged(b, TIME, &x.to_le_bytes()),
+        ValueRef::Interval(x) => tagged(b, INTERVAL, &x.to_le_bytes()),
+        ValueRef::Str(s) => string(b, STR, s),
+        ValueRef::Enumeration(s) => string(b, ENUMERATION, s),
+        ValueRef::Addr(a) => {
+            b.push(ADDR);
+            addr(b, a);
+        }
+        ValueRef::Port(n, t) => {
+            b.push(PORT);
+            b.extend_from_slice(&n.to_le_bytes());
+            b.push(t.code());
+        }
+        ValueRef::Subnet(a, len) => {
+            b.push(SUBNET);
+            addr(b, a);
+            b.push(len);
+        }
+        ValueRef::SetOf(n) => tagged(b, SET_OF, &n.to_le_bytes()),
+        ValueRef::VectorOf(n) => tagged(b, VECTOR_OF, &n.to_le_bytes()),
+    }
+}
+
 fn tagged(b: &mut Vec<u8>, tag: u8, payload: &[u8]) {
     b.push(tag);
     b.extend_from_slice(payload);
 }
 
-fn string(b: &mut Vec<u8>, tag: u8, s: &str) {
+pub(crate) fn string(b: &mut Vec<u8>, tag: u8, s: &str) {
     // A log value longer than 4 GiB cannot exist (the host caps rows far below); saturating
     // keeps the length field honest about what follows even then.
     let s = &s.as_bytes()[..s.len().min(u32::MAX as usize)];
@@ -228,7 +232,7 @@ fn string(b: &mut Vec<u8>, tag: u8, s: &str) {
     b.extend_from_slice(s);
 }
 
-fn addr(b: &mut Vec<u8>, a: IpAddr) {
+pub(crate) fn addr(b: &mut Vec<u8>, a: IpAddr) {
     match a {
         IpAddr::V4(v4) => {
             b.push(4);
@@ -268,9 +272,9 @@ impl std::error::Error for Error {}
 
 /// Reads the rows of a packed batch in order.
 pub struct Rows<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-    left: u32,
+    pub(crate) bytes: &'a [u8],
+    pub(crate) pos: usize,
+    pub(crate) left: u32,
 }
 
 impl<'a> Rows<'a> {
@@ -334,7 +338,7 @@ impl<'a> Rows<'a> {
         Ok(())
     }
 
-    fn value(&mut self) -> Result<ValueRef<'a>, Error> {
+    pub(crate) fn value(&mut self) -> Result<ValueRef<'a>, Error> {
         let [tag] = self.take::<1>("a value's tag")?;
         Ok(match tag {
             UNSET => ValueRef::Unset,
@@ -369,7 +373,7 @@ impl<'a> Rows<'a> {
         })
     }
 
-    fn string(&mut self) -> Result<&'a str, Error> {
+    pub(crate) fn string(&mut self) -> Result<&'a str, Error> {
         let len = u32::from_le_bytes(self.take::<4>("a string's length")?) as usize;
         let start = self.pos;
         let bytes = self
@@ -385,7 +389,7 @@ impl<'a> Rows<'a> {
         Ok(s)
     }
 
-    fn addr(&mut self) -> Result<IpAddr, Error> {
+    pub(crate) fn addr(&mut self) -> Result<IpAddr, Error> {
         match self.take::<1>("an address family")? {
             [4] => Ok(IpAddr::V4(Ipv4Addr::from(
                 self.take::<4>("an IPv4 address")?,
@@ -397,7 +401,7 @@ impl<'a> Rows<'a> {
         }
     }
 
-    fn take<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N], Error> {
+    pub(crate) fn take<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N], Error> {
         let end = self.pos + N;
         match self.bytes.get(self.pos..end) {
             Some(b) => {
@@ -416,7 +420,7 @@ impl<'a> Rows<'a> {
         self.error_at(self.pos, what)
     }
 
-    fn error_at(&self, offset: usize, what: &'static str) -> Error {
+    pub(crate) fn error_at(&self, offset: usize, what: &'static str) -> Error {
         Error {
             offset,
             what,
@@ -424,6 +428,9 @@ impl<'a> Rows<'a> {
         }
     }
 }
+
+mod events;
+pub use events::{ConnFields, ConnRef, EventEncoder, EventRef, Events, StrList};
 
 #[cfg(test)]
 mod tests;

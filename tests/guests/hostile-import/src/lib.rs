@@ -33,7 +33,7 @@ const PAYLOAD: usize = 8;
 const STR_CASE: u8 = 7;
 
 #[cfg(target_arch = "wasm32")]
-#[link(wasm_import_module = "sandpiper:monitor/log@0.2.0")]
+#[link(wasm_import_module = "sandpiper:monitor/log@0.2.1")]
 unsafe extern "C" {
     /// `write(stream, rows.ptr, rows.len, ret_area)`, the same core signature as the SDK's.
     #[link_name = "write"]
