@@ -92,6 +92,14 @@ impl CallState {
         }
     }
 
+    /// `n` more log rows in this call, over every `log.write` and `log.write-packed`.
+    fn check_row_budget(&mut self, n: usize) -> wasmtime::Result<()> {
+        if self.rows.len() + n > budget::ROWS {
+            return Err(self.exceed(format!("more than {} log rows in one call", budget::ROWS)));
+        }
+        Ok(())
+    }
+
     fn charge_data(&mut self, n: usize) -> wasmtime::Result<()> {
         self.data_bytes += n;
         if self.data_bytes > budget::DATA_BYTES {
@@ -321,20 +329,12 @@ fn log_write(
         Ok(s) => s,
         Err(e) => return Ok(Err(e)),
     };
-    let already = store.data().call.rows.len();
-    if already + rows.len() > budget::ROWS {
-        let call = &mut store.data_mut().call;
-        return Err(call.exceed(format!("more than {} log rows in one call", budget::ROWS)));
-    }
+    store.data_mut().call.check_row_budget(rows.len())?;
     let mut lifted = Vec::with_capacity(rows.len().min(1024));
     for i in 0..rows.len() {
         let row = rows.get(&mut *store, i).expect("index in range")?;
-        if row.len() > super::streams::MAX_ROW_VALUES {
-            return Ok(Err(format!(
-                "row {i} has {} values; a row has at most {}",
-                row.len(),
-                super::streams::MAX_ROW_VALUES
-            )));
+        if let Err(e) = check_row_len(i, row.len()) {
+            return Ok(Err(e));
         }
         let mut values = Vec::with_capacity(row.len());
         for j in 0..row.len() {
@@ -342,13 +342,29 @@ fn log_write(
             store.data_mut().call.charge_value(&v)?;
             values.push(v);
         }
-        if let Err(e) = super::streams::check_row(&schema, &values) {
-            return Ok(Err(format!("row {i}: {e}")));
+        if let Err(e) = check_numbered_row(&schema, i, &values) {
+            return Ok(Err(e));
         }
         lifted.push((stream, values));
     }
     store.data_mut().call.rows.extend(lifted);
     Ok(Ok(()))
+}
+
+/// Row `i` of a write may hold at most `MAX_ROW_VALUES` values.
+fn check_row_len(i: usize, n: usize) -> Result<(), String> {
+    if n > super::streams::MAX_ROW_VALUES {
+        return Err(format!(
+            "row {i} has {n} values; a row has at most {}",
+            super::streams::MAX_ROW_VALUES
+        ));
+    }
+    Ok(())
+}
+
+/// Row `i` of a write against its stream's schema.
+fn check_numbered_row(schema: &LogSchema, i: usize, values: &[Value]) -> Result<(), String> {
+    super::streams::check_row(schema, values).map_err(|e| format!("row {i}: {e}"))
 }
 
 /// The schema of `stream`, if this module created it.
@@ -386,9 +402,7 @@ fn decode_rows(
     count: u32,
     bytes: &[u8],
 ) -> wasmtime::Result<Result<(), String>> {
-    if call.rows.len() + count as usize > budget::ROWS {
-        return Err(call.exceed(format!("more than {} log rows in one call", budget::ROWS)));
-    }
+    call.check_row_budget(count as usize)?;
     let mut rows = Rows::new(count, bytes);
     let mut refs = Vec::new();
     let mut lifted = Vec::with_capacity((count as usize).min(1024));
@@ -397,12 +411,8 @@ fn decode_rows(
         if let Err(e) = decoded {
             return Ok(Err(format!("row {i}: {e}")));
         }
-        if refs.len() > super::streams::MAX_ROW_VALUES {
-            return Ok(Err(format!(
-                "row {i} has {} values; a row has at most {}",
-                refs.len(),
-                super::streams::MAX_ROW_VALUES
-            )));
+        if let Err(e) = check_row_len(i, refs.len()) {
+            return Ok(Err(e));
         }
         let mut values = Vec::with_capacity(refs.len());
         for v in &refs {
@@ -410,8 +420,8 @@ fn decode_rows(
             call.charge_value(&v)?;
             values.push(v);
         }
-        if let Err(e) = super::streams::check_row(schema, &values) {
-            return Ok(Err(format!("row {i}: {e}")));
+        if let Err(e) = check_numbered_row(schema, i, &values) {
+            return Ok(Err(e));
         }
         lifted.push((stream, values));
         i += 1;

@@ -18,10 +18,10 @@ use super::host::{self, HostState};
 use super::manifest::{Capability, Kind, Manifest};
 use super::streams::StreamRegistry;
 
-/// How often the epoch advances: the granularity of wall-clock limits.
 /// The interface an event handler may export instead of `handler`: batches as `packed-events`.
 const PACKED_HANDLER: &str = "packed-handler";
 
+/// How often the epoch advances: the granularity of wall-clock limits.
 pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 
 /// The shared wasmtime engine and everything that does not belong to one Store.

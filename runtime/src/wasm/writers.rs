@@ -23,12 +23,12 @@ use sandpiper_packed::{Encoder, Rows, Transport, ValueRef};
 use wasmtime::component::ResourceAny;
 
 use super::bindings::types::{
-    self as wit, Field as WitField, FieldType as WitFieldType, LogSchema, PackedRows, Port,
-    ScalarType, Subnet,
+    self as wit, Field as WitField, FieldType as WitFieldType, LogSchema, PackedRows, ScalarType,
 };
 use super::manifest::Kind;
+use super::packed_wit::wit_value;
 use super::runtime::{arm, classify, Exports, Failure, Instance, LoadedModule, WasmRuntime};
-use super::streams::{host_row, ip_address};
+use super::streams::host_row;
 use crate::log::file::{local_wall_secs, LogFile};
 use crate::log::format::{Builtin, Fault, Format};
 use crate::log::manager::{FormatProvider, QUARANTINED};
@@ -653,32 +653,6 @@ pub fn encode_row(batch: &mut Encoder, types: &[FieldType], row: &[Value<'_>]) {
         }
     }
     batch.end_row();
-}
-
-/// A packed value as an owned WIT value (for replaying a failed batch into another writer).
-fn wit_value(v: ValueRef<'_>) -> wit::Value {
-    match v {
-        ValueRef::Unset => wit::Value::Unset,
-        ValueRef::Boolean(b) => wit::Value::Boolean(b),
-        ValueRef::Count(c) => wit::Value::Count(c),
-        ValueRef::Integer(i) => wit::Value::Integer(i),
-        ValueRef::Double(d) => wit::Value::Double(d),
-        ValueRef::Time(t) => wit::Value::Time(t),
-        ValueRef::Interval(t) => wit::Value::Interval(t),
-        ValueRef::Str(s) => wit::Value::Str(s.to_string()),
-        ValueRef::Enumeration(s) => wit::Value::Enumeration(s.to_string()),
-        ValueRef::Addr(a) => wit::Value::Addr(ip_address(a)),
-        ValueRef::Port(number, _) => wit::Value::Port(Port {
-            number,
-            proto: wit::Transport::Unknown,
-        }),
-        ValueRef::Subnet(a, prefix_len) => wit::Value::Subnet(Subnet {
-            address: ip_address(a),
-            prefix_len,
-        }),
-        ValueRef::SetOf(n) => wit::Value::SetOf(n),
-        ValueRef::VectorOf(n) => wit::Value::VectorOf(n),
-    }
 }
 
 #[cfg(test)]
