@@ -10,6 +10,7 @@
 //! - [`handlers`]: batched event dispatch to event handlers.
 //! - [`event_bus`]: where the packet thread raises events, for the handlers inline or on their
 //!   own thread.
+//! - [`source_hashes`]: component hashes remembered between starts (no re-reading unchanged files).
 //! - [`mutes`]: events a handler asked not to be given (repeats it would ignore).
 //! - [`dpd`]: dynamic protocol detection (ports and payload signatures).
 //! - [`analyzers`]: protocol analyzer sessions on connections (the analyzer pipeline).
@@ -33,6 +34,7 @@ pub mod notices;
 mod packed_wit;
 pub mod reload;
 pub mod runtime;
+mod source_hashes;
 pub mod streams;
 mod tail_pipe;
 pub mod writers;

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use notify::{RecursiveMode, Watcher};
 
 use super::modules::component_files;
-use super::runtime::{source_fingerprint, LoadedModule, WasmRuntime};
+use super::runtime::{LoadedModule, WasmRuntime};
 
 /// Quiet time after the last file event before rescanning (copies arrive in several events).
 const SETTLE: Duration = Duration::from_millis(200);
@@ -173,7 +173,7 @@ pub fn rescan_dir(
     };
     for path in files {
         let old = current.iter().find(|m| m.path == path);
-        let fingerprint = source_fingerprint(&path).unwrap_or_default();
+        let fingerprint = rt.source_fingerprint(&path).unwrap_or_default();
         if let Some(old) = old.filter(|m| m.fingerprint == fingerprint) {
             next.push(old.clone());
             continue;

@@ -10,12 +10,14 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
+use std::io::Read;
 use wasmtime::component::{Component, InstancePre, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 
 use super::bindings::{guest, PACKAGE, PACKAGE_VERSION};
 use super::host::{self, HostState};
 use super::manifest::{Capability, Kind, Manifest};
+use super::source_hashes::{hex, SourceHashes};
 use super::streams::StreamRegistry;
 
 /// The interface an event handler may export instead of `handler`: batches as `packed-events`.
@@ -29,6 +31,8 @@ pub struct WasmRuntime {
     pub engine: Engine,
     linker: Linker<HostState>,
     cache_dir: Option<PathBuf>,
+    /// Component hashes remembered beside the artifacts (none with `--no-cache`).
+    sources: SourceHashes,
     pub streams: Arc<StreamRegistry>,
     ticker: Option<(Arc<AtomicBool>, JoinHandle<()>)>,
     /// Whether the pooling allocator is in use (it needs a large virtual address space).
@@ -110,6 +114,7 @@ impl WasmRuntime {
         Ok(WasmRuntime {
             engine,
             linker,
+            sources: SourceHashes::new(cache_dir.as_deref()),
             cache_dir,
             streams: Arc::new(StreamRegistry::default()),
             ticker: Some((stop, ticker)),
@@ -125,27 +130,29 @@ impl WasmRuntime {
             .map(|d| d.join("sandpiper"))
     }
 
-    /// Compiles a component, or loads its precompiled artifact from the cache. The key is
-    /// `sha256`, the component's SHA-256 in hex, plus the engine's compatibility hash (wasmtime
-    /// version and settings), so a changed module or engine never loads a stale artifact.
-    fn compile(&self, bytes: &[u8], sha256: &str) -> Result<(Component, bool), String> {
+    /// Where the artifact of the component with SHA-256 `sha256` (hex) is cached: the key is
+    /// the hash plus the engine's compatibility hash (wasmtime version and settings), so a
+    /// changed module or engine never loads a stale artifact.
+    fn artifact_path(&self, sha256: &str) -> Option<PathBuf> {
         let mut h = DefaultHasher::new();
         self.engine.precompile_compatibility_hash().hash(&mut h);
         let key = format!("{sha256}-{:016x}", h.finish());
-        let cached = self
-            .cache_dir
-            .as_ref()
-            .map(|d| d.join(format!("{key}.cwasm")));
-        if let Some(path) = cached.as_ref().filter(|p| p.exists()) {
-            // SAFETY: the artifact was written by this cache from a component compiled by an
-            // engine with the same compatibility hash; wasmtime still checks its header.
-            if let Ok(c) = unsafe { Component::deserialize_file(&self.engine, path) } {
-                return Ok((c, true));
-            }
-        }
+        Some(self.cache_dir.as_ref()?.join(format!("{key}.cwasm")))
+    }
+
+    /// The cached artifact of the component with SHA-256 `sha256`, if there is a usable one.
+    fn cached_artifact(&self, sha256: &str) -> Option<Component> {
+        let path = self.artifact_path(sha256).filter(|p| p.exists())?;
+        // SAFETY: the artifact was written by this cache from a component compiled by an
+        // engine with the same compatibility hash; wasmtime still checks its header.
+        unsafe { Component::deserialize_file(&self.engine, path) }.ok()
+    }
+
+    /// Compiles a component and stores its artifact in the cache.
+    fn compile(&self, bytes: &[u8], sha256: &str) -> Result<Component, String> {
         let component =
             Component::new(&self.engine, bytes).map_err(|e| format!("does not compile: {e:#}"))?;
-        if let Some(path) = cached {
+        if let Some(path) = self.artifact_path(sha256) {
             // A cache that cannot be written only costs time on the next start.
             if let Ok(art) = component.serialize() {
                 let _ = std::fs::create_dir_all(path.parent().unwrap());
@@ -155,7 +162,44 @@ impl WasmRuntime {
                 }
             }
         }
-        Ok((component, false))
+        Ok(component)
+    }
+
+    /// The component at `wasm_path` with its SHA-256: the cached artifact when there is one
+    /// (the file is then not read at all if its hash is remembered), else compiled from the
+    /// file. Returns whether the artifact came from the cache.
+    fn component(&self, wasm_path: &Path) -> Result<(Component, String, bool), String> {
+        let read_err = |e: std::io::Error| format!("{}: {e}", wasm_path.display());
+        let not_component = || {
+            format!(
+                "{} is not a WebAssembly component (a core module? build for wasm32-wasip2)",
+                wasm_path.display()
+            )
+        };
+        let source = self.sources.hash(wasm_path).map_err(read_err)?;
+        let (bytes, sha256) = match source.bytes {
+            Some(bytes) => (bytes, source.sha256),
+            None => {
+                if !is_component(&read_preamble(wasm_path).map_err(read_err)?) {
+                    return Err(not_component());
+                }
+                if let Some(c) = self.cached_artifact(&source.sha256) {
+                    return Ok((c, source.sha256, true));
+                }
+                // No artifact to go with the remembered hash: compile from the bytes, under
+                // their own hash.
+                let bytes = std::fs::read(wasm_path).map_err(read_err)?;
+                let sha256 = hex(&Sha256::digest(&bytes));
+                (bytes, sha256)
+            }
+        };
+        if !is_component(&bytes) {
+            return Err(not_component());
+        }
+        if let Some(c) = self.cached_artifact(&sha256) {
+            return Ok((c, sha256, true));
+        }
+        Ok((self.compile(&bytes, &sha256)?, sha256, false))
     }
 
     /// Compiles without the artifact cache (benchmarks of compile time).
@@ -177,22 +221,10 @@ impl WasmRuntime {
             .map_err(|e| format!("{}: {e}", manifest_path.display()))?;
         let manifest = Manifest::parse(&manifest_text)
             .map_err(|e| format!("{}: {e}", manifest_path.display()))?;
-        let bytes =
-            std::fs::read(wasm_path).map_err(|e| format!("{}: {e}", wasm_path.display()))?;
-        if !wasmparser_is_component(&bytes) {
-            return Err(format!(
-                "{} is not a WebAssembly component (a core module? build for wasm32-wasip2)",
-                wasm_path.display()
-            ));
-        }
-        // One pass over the component serves the cache key, the listed hash and the reload
-        // fingerprint: the shipped Python and JavaScript handlers are 12-18 MB each, and three
-        // passes over every module cost ~70 ms of start-up before the first packet.
-        let hash = hex(&Sha256::digest(&bytes));
-        // Of the bytes loaded, not of the files read again: if they change meanwhile, the next
-        // rescan sees a difference.
+        let (component, hash, cached) = self.component(wasm_path)?;
+        // Of the component loaded and the manifest read: if either file changes meanwhile, the
+        // next rescan sees a difference.
         let fingerprint = fingerprint_of(&hash, manifest_text.as_bytes());
-        let (component, cached) = self.compile(&bytes, &hash)?;
         check_world(&self.engine, &component, manifest.kind)?;
         let pre = self
             .linker
@@ -211,6 +243,19 @@ impl WasmRuntime {
     }
 }
 
+impl WasmRuntime {
+    /// The SHA-256 of a component file and of its manifest: what a reload compares. The
+    /// component's hash is the remembered one while the file is unchanged, so a rescan does
+    /// not read every module again.
+    pub fn source_fingerprint(&self, wasm_path: &Path) -> std::io::Result<String> {
+        let wasm = self.sources.hash(wasm_path)?.sha256;
+        Ok(fingerprint_of(
+            &wasm,
+            &std::fs::read(wasm_path.with_extension("toml"))?,
+        ))
+    }
+}
+
 impl Drop for WasmRuntime {
     fn drop(&mut self) {
         if let Some((stop, t)) = self.ticker.take() {
@@ -220,26 +265,20 @@ impl Drop for WasmRuntime {
     }
 }
 
-/// The SHA-256 of a component file and of its manifest: what a reload compares.
-pub fn source_fingerprint(wasm_path: &Path) -> std::io::Result<String> {
-    let wasm = hex(&Sha256::digest(std::fs::read(wasm_path)?));
-    Ok(fingerprint_of(
-        &wasm,
-        &std::fs::read(wasm_path.with_extension("toml"))?,
-    ))
-}
-
 /// A module's fingerprint from its component's SHA-256 (hex) and its manifest's bytes.
 fn fingerprint_of(wasm_sha256: &str, manifest: &[u8]) -> String {
     format!("{wasm_sha256}-{}", hex(&Sha256::digest(manifest)))
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+/// The first 8 bytes of a file (fewer if it is shorter).
+fn read_preamble(path: &Path) -> std::io::Result<Vec<u8>> {
+    let mut head = Vec::with_capacity(8);
+    std::fs::File::open(path)?.take(8).read_to_end(&mut head)?;
+    Ok(head)
 }
 
 /// A component starts with the preamble \0asm, version 0x0d and layer 1 (core modules: 1, 0).
-fn wasmparser_is_component(bytes: &[u8]) -> bool {
+fn is_component(bytes: &[u8]) -> bool {
     bytes.len() >= 8 && &bytes[0..4] == b"\0asm" && bytes[6..8] == [1, 0] && bytes[4] == 0x0d
 }
 
@@ -519,10 +558,10 @@ mod tests {
 
     #[test]
     fn core_modules_and_garbage_are_not_components() {
-        assert!(wasmparser_is_component(b"\0asm\x0d\0\x01\0rest"));
-        assert!(!wasmparser_is_component(b"\0asm\x01\0\0\0rest"));
-        assert!(!wasmparser_is_component(b"\0as"));
-        assert!(!wasmparser_is_component(b"#!/bin/sh\n"));
+        assert!(is_component(b"\0asm\x0d\0\x01\0rest"));
+        assert!(!is_component(b"\0asm\x01\0\0\0rest"));
+        assert!(!is_component(b"\0as"));
+        assert!(!is_component(b"#!/bin/sh\n"));
     }
 
     #[test]
@@ -557,34 +596,72 @@ mod tests {
         assert!(rt.load(&wasm).is_ok());
     }
 
+    const NULL_HANDLER_MANIFEST: &str = "name = \"m\"\nkind = \"event-handler\"\nversion = \"0.1.0\"\n[handler]\nevents = [\"x\"]\n";
+
+    /// A directory holding the test null-handler as `m.wasm` with its manifest: the directory,
+    /// the component's path and the manifest text.
+    fn null_handler_module() -> (tempfile::TempDir, PathBuf, &'static str) {
+        let dir = tempfile::tempdir().unwrap();
+        let wasm = dir.path().join("m.wasm");
+        let built = super::super::modules::test_modules_dir();
+        std::fs::copy(built.join("null-handler.wasm"), &wasm).unwrap();
+        std::fs::write(dir.path().join("m.toml"), NULL_HANDLER_MANIFEST).unwrap();
+        (dir, wasm, NULL_HANDLER_MANIFEST)
+    }
+
+    /// A start with a remembered component hash loads the cached artifact without reading the
+    /// component; a component replaced at the same path (even by one of the same size) is
+    /// read and checked again, never mistaken for the artifact of the old one.
+    #[test]
+    fn a_remembered_hash_loads_the_artifact_until_the_file_is_replaced() {
+        let cache = tempfile::tempdir().unwrap();
+        let (_dir, wasm, _) = null_handler_module();
+        // Only files left alone for a while are remembered (see source_hashes).
+        std::thread::sleep(Duration::from_millis(2100));
+        let rt = WasmRuntime::new(Some(cache.path().to_path_buf())).unwrap();
+        let first = rt.load(&wasm).unwrap();
+        assert!(!first.from_cache);
+        assert!(cache.path().join("sources").read_dir().unwrap().count() == 1);
+        let second = rt.load(&wasm).unwrap();
+        assert!(second.from_cache);
+        assert_eq!(second.hash, first.hash);
+        assert_eq!(rt.source_fingerprint(&wasm).unwrap(), first.fingerprint);
+
+        let len = std::fs::metadata(&wasm).unwrap().len() as usize;
+        let mut garbage = b"\0asm\x0d\0\x01\0".to_vec();
+        garbage.resize(len, 0xff);
+        std::fs::write(&wasm, &garbage).unwrap();
+        let e = rt
+            .load(&wasm)
+            .err()
+            .expect("the replaced component must not load");
+        assert!(e.contains("does not compile"), "{e}");
+        assert_ne!(rt.source_fingerprint(&wasm).unwrap(), first.fingerprint);
+    }
+
     /// A rescan keeps a module whose files are what was loaded, so the fingerprint of the
     /// files must equal the one load computed from the bytes it read (else every rescan
     /// would reload every module); and a changed component or manifest must differ.
     #[test]
     fn the_files_fingerprint_is_the_loaded_modules_until_either_file_changes() {
         let rt = WasmRuntime::new(None).unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let wasm = dir.path().join("m.wasm");
-        let built = super::super::modules::test_modules_dir();
-        std::fs::copy(built.join("null-handler.wasm"), &wasm).unwrap();
-        let manifest = "name = \"m\"\nkind = \"event-handler\"\nversion = \"0.1.0\"\n[handler]\nevents = [\"x\"]\n";
-        std::fs::write(dir.path().join("m.toml"), manifest).unwrap();
+        let (dir, wasm, manifest) = null_handler_module();
         let m = rt.load(&wasm).unwrap();
         let bytes = std::fs::read(&wasm).unwrap();
         assert_eq!(m.hash, hex(&Sha256::digest(&bytes)));
-        assert_eq!(source_fingerprint(&wasm).unwrap(), m.fingerprint);
+        assert_eq!(rt.source_fingerprint(&wasm).unwrap(), m.fingerprint);
 
         std::fs::write(
             dir.path().join("m.toml"),
             manifest.replace("0.1.0", "0.1.1"),
         )
         .unwrap();
-        let edited_manifest = source_fingerprint(&wasm).unwrap();
+        let edited_manifest = rt.source_fingerprint(&wasm).unwrap();
         assert_ne!(edited_manifest, m.fingerprint);
         let mut other = bytes.clone();
         other.extend_from_slice(b"\0\x05extra");
         std::fs::write(&wasm, other).unwrap();
-        let edited_both = source_fingerprint(&wasm).unwrap();
+        let edited_both = rt.source_fingerprint(&wasm).unwrap();
         assert_ne!(edited_both, m.fingerprint);
         assert_ne!(edited_both, edited_manifest);
     }
