@@ -15,7 +15,7 @@
 //! confirmed the protocol (as Zeek does). A reload swaps the module for new connections; the
 //! sessions already running finish on the version they started with.
 
-use std::collections::HashSet;
+use crate::wasm::handlers::EventNames;
 use std::sync::Arc;
 
 use wasmtime::component::ResourceAny;
@@ -121,7 +121,7 @@ pub struct Analyzers {
     /// Times memory pressure made a connection give up its holes.
     pub shed_count: u64,
     /// Event names some handler subscribes to (from the event bus).
-    pub wanted_events: Arc<HashSet<String>>,
+    pub wanted_events: Arc<EventNames>,
 }
 
 /// Default bound of payload reassembly memory over all connections.

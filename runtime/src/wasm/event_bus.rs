@@ -9,7 +9,7 @@
 //! leaves the packet path as long as they keep up; when they do not, the bounded channel makes
 //! the packet thread wait rather than queue without limit.
 
-use std::collections::HashSet;
+use crate::wasm::handlers::EventNames;
 use std::io;
 use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::Arc;
@@ -146,7 +146,7 @@ pub struct EventBus {
     pub logs: GuestLogs,
     /// Event names some handler subscribes to (shared with the analyzers' instances, which
     /// skip lifting events nobody wants).
-    wanted: Arc<HashSet<String>>,
+    wanted: Arc<EventNames>,
     /// A module set applied by hot reload that the analyzers have not taken yet.
     pub analyzer_update: Option<Vec<Arc<LoadedModule>>>,
     /// New module sets from hot reload.
@@ -201,7 +201,7 @@ impl EventBus {
     }
 
     /// The names of the events some handler subscribes to.
-    pub fn wanted_events(&self) -> Arc<HashSet<String>> {
+    pub fn wanted_events(&self) -> Arc<EventNames> {
         self.wanted.clone()
     }
 

@@ -8,7 +8,7 @@
 //! batches either way, so their output does not depend on a misbehaving neighbour.
 
 use std::cmp::Ordering;
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::{BinaryHeap, HashMap};
 use std::fmt::Write as _;
 use std::io;
 use std::sync::{Arc, Mutex};
@@ -74,10 +74,16 @@ impl Pending {
 /// cannot loop forever).
 const MAX_ROUNDS: usize = 4;
 
+/// A set of event names. Looked up for every event raised (by the packet thread, the analyzers'
+/// host calls and each handler's subscriptions), so it hashes with aHash rather than SipHash:
+/// the names come from manifests and guests but only ever key sets the host builds, which
+/// hold at most a few hundred names.
+pub type EventNames = std::collections::HashSet<String, ahash::RandomState>;
+
 /// One handler module with its (lazily created) instance.
 pub struct HandlerSlot {
     pub module: Arc<LoadedModule>,
-    subscriptions: HashSet<String>,
+    subscriptions: EventNames,
     /// The manifest's `[[handler.filter]]` conditions.
     filters: Vec<EventFilter>,
     /// What the current instance asked not to be given.
@@ -133,7 +139,7 @@ impl HandlerSlot {
         rt: &WasmRuntime,
         batch: &[Event],
         timers_pending: usize,
-        wanted: &Arc<HashSet<String>>,
+        wanted: &Arc<EventNames>,
     ) -> Result<CallState, Failure> {
         let limits = self.module.manifest.limits.clone();
         let mut inst = match self.instance.take() {
@@ -222,7 +228,7 @@ impl Ord for PendingTimer {
 }
 
 /// The names of the events some event handler among `modules` subscribes to.
-pub fn wanted_by(modules: &[Arc<LoadedModule>]) -> Arc<HashSet<String>> {
+pub fn wanted_by(modules: &[Arc<LoadedModule>]) -> Arc<EventNames> {
     Arc::new(
         modules
             .iter()
@@ -239,7 +245,7 @@ pub struct Dispatcher {
     pub handlers: Vec<HandlerSlot>,
     /// Event names some handler subscribes to (shared with the analyzers' instances, which
     /// skip lifting events nobody wants).
-    wanted: Arc<HashSet<String>>,
+    wanted: Arc<EventNames>,
     pending: Pending,
     pub failures: FailureLog,
     pub logs: GuestLogs,
@@ -366,7 +372,7 @@ impl Dispatcher {
     }
 
     /// The names of the events some handler subscribes to.
-    pub fn wanted_events(&self) -> Arc<HashSet<String>> {
+    pub fn wanted_events(&self) -> Arc<EventNames> {
         self.wanted.clone()
     }
 

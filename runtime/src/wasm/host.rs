@@ -5,7 +5,7 @@
 //! Every import counts what it lifts against per-call budgets, so no guest can make the host
 //! allocate without bound: exceeding a budget ends the call as a `host-limit` failure.
 
-use std::collections::HashSet;
+use crate::wasm::handlers::EventNames;
 use std::sync::Arc;
 
 use sandpiper_packed::Rows;
@@ -168,7 +168,7 @@ pub struct HostState {
     pub network_time: f64,
     /// Event names some handler subscribes to; `events.raise` drops others without lifting
     /// them. `None`: keep every event.
-    pub wanted_events: Option<Arc<HashSet<String>>>,
+    pub wanted_events: Option<Arc<EventNames>>,
     /// This module's timers pending before the call (set by the event bus).
     pub timers_pending: usize,
     /// This module's mutes in force before the call (set by the event bus).
