@@ -41,8 +41,11 @@ if ! command -v cargo >/dev/null 2>&1; then
     exit 1
 fi
 
-# The Wasm components (guest-*/ and tests/guests/) are built for wasm32-wasip2 by `cargo build`.
-if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
-    echo "setup: adding the Rust target wasm32-wasip2"
-    rustup target add wasm32-wasip2
-fi
+# The toolchain pinned in rust-toolchain.toml (wasmtime 50 needs Rust 1.97), with the
+# wasm32-wasip2 target the Wasm components (guest-*/ and tests/guests/) are built for.
+# Installed explicitly: rustup does not install it on its own where RUSTUP_AUTO_INSTALL=0.
+toolchain=$(sed -n 's/^channel *= *"\(.*\)"/\1/p' rust-toolchain.toml)
+# A no-op (no download) once the toolchain and its parts are there.
+rustup toolchain install "$toolchain" --profile minimal -c rustfmt,clippy -t wasm32-wasip2 2>&1 |
+    grep -v -e '^info: ' -e 'unchanged' -e '^$' || true
+rustup run "$toolchain" rustc --print target-libdir --target wasm32-wasip2 >/dev/null

@@ -120,11 +120,11 @@ fn tcp_payload_len(f: &[u8]) -> usize {
 }
 
 fn sum16(mut s: u32, b: &[u8]) -> u32 {
-    let mut c = b.chunks_exact(2);
-    for w in &mut c {
-        s += u16::from_be_bytes([w[0], w[1]]) as u32;
+    let (words, rest) = b.as_chunks::<2>();
+    for w in words {
+        s += u16::from_be_bytes(*w) as u32;
     }
-    if let [x] = c.remainder() {
+    if let [x] = rest {
         s += (*x as u32) << 8;
     }
     s

@@ -168,7 +168,7 @@ pub fn decode_netbios_name(name: &str) -> String {
         return String::new();
     }
     let mut decoded = [0u8; 16];
-    for (i, pair) in b.chunks_exact(2).enumerate() {
+    for (i, pair) in b.as_chunks::<2>().0.iter().enumerate() {
         let (c0, c1) = (pair[0].to_ascii_uppercase(), pair[1].to_ascii_uppercase());
         if !(b'A'..=b'P').contains(&c0) || !(b'A'..=b'P').contains(&c1) {
             return String::new();

@@ -5,13 +5,12 @@ use std::net::IpAddr;
 /// Adds `data` to a running 32-bit ones-complement accumulator, big-endian words.
 #[inline]
 pub fn sum_bytes(mut acc: u64, data: &[u8]) -> u64 {
-    let mut chunks = data.chunks_exact(8);
-    for c in &mut chunks {
+    let (chunks, mut rest) = data.as_chunks::<8>();
+    for c in chunks {
         // Summing 32-bit halves into a u64 defers carry folding to the end.
         acc += u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as u64;
         acc += u32::from_be_bytes([c[4], c[5], c[6], c[7]]) as u64;
     }
-    let mut rest = chunks.remainder();
     while rest.len() >= 2 {
         acc += u16::from_be_bytes([rest[0], rest[1]]) as u64;
         rest = &rest[2..];

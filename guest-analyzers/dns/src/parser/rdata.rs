@@ -253,8 +253,8 @@ fn a<'a>(cur: &mut Cursor<'a>, ctx: &mut RdataCtx<'_>) -> (Option<RData<'a>>, bo
 /// Four lenient longs, whatever the RDATA length (Zeek does not check it).
 fn aaaa(cur: &mut Cursor<'_>) -> Ipv6Addr {
     let mut bytes = [0u8; 16];
-    for chunk in bytes.chunks_exact_mut(4) {
-        chunk.copy_from_slice(&cur.long().to_be_bytes());
+    for chunk in bytes.as_chunks_mut::<4>().0 {
+        *chunk = cur.long().to_be_bytes();
     }
     Ipv6Addr::from(bytes)
 }
