@@ -3,7 +3,8 @@
 //! Upper case letters are the originator's, lower case the responder's. Most
 //! letters are recorded once per direction (a bit in `seen`); c, g, t and w are
 //! recorded on a log10 scale (the 1st, 10th, 100th, ... occurrence); '^' marks a
-//! role flip.
+//! role flip; 'X' (once, in either case of direction) that an analyzer which had confirmed
+//! its protocol then reported a violation and was removed.
 
 /// One bit per letter and direction for letters recorded once.
 pub mod bits {
@@ -15,6 +16,8 @@ pub mod bits {
     pub const RST: u32 = 1 << 5;
     pub const FIN_RST: u32 = 1 << 6;
     pub const MULTI_FLAG: u32 = 1 << 7;
+    /// 'X', for the connection rather than a direction.
+    pub const VIOLATION: u32 = 1 << 8;
     /// The responder's bits are the originator's shifted by this much.
     pub const RESP_SHIFT: u32 = 16;
 }
@@ -99,6 +102,11 @@ impl History {
         }
     }
 
+    /// Records 'X' (once): a confirmed analyzer reported a protocol violation.
+    pub fn violation(&mut self) {
+        self.check(true, bits::VIOLATION, b'X');
+    }
+
     /// Marks a role flip. Like Zeek, the seen-bits stay where they were: they
     /// belong to the direction, not to the host.
     pub fn flip(&mut self) {
@@ -120,6 +128,16 @@ mod tests {
         assert!(h.check(false, bits::DATA, b'D'));
         assert!(h.check(true, bits::DATA, b'D'));
         assert_eq!(h.as_str(), "ShAdD");
+    }
+
+    #[test]
+    fn a_violation_is_one_upper_case_x() {
+        let mut h = History::new();
+        h.check(true, bits::SYN, b'S');
+        h.violation();
+        h.check(false, bits::DATA, b'D');
+        h.violation();
+        assert_eq!(h.as_str(), "SXd");
     }
 
     #[test]

@@ -468,6 +468,8 @@ impl Analyzers {
                 };
                 let module = s.module.clone();
                 report(bus, c, ts, &module, &failure);
+                // Zeek marks the connection: a protocol it had confirmed broke down.
+                c.history.violation();
             }
             self.detach(ci, k);
         }
