@@ -280,6 +280,51 @@ fn two_files_are_read_as_one_stream() {
     assert_eq!(nab, na + nb, "the two traces share no connections");
 }
 
+/// libpcap 1.10 stops at the second interface of this pcapng ("an interface has a snapshot
+/// length 8192 different from the snapshot length of the first interface"): before the native
+/// pcapng reader, the run logged nothing and warned that the file was cut.
+#[test]
+fn a_pcapng_with_interfaces_of_different_snapshot_lengths_is_read_whole() {
+    let t = trace("ldap/gap-data-missing.pcapng");
+    let dir = tempfile::tempdir().unwrap();
+    let out = analyse(dir.path(), &["-r".as_ref(), t.as_os_str()]);
+    assert!(
+        out.stderr.is_empty(),
+        "no warning expected: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows = common::tsv_rows(&dir.path().join("conn.log"));
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let c = &rows[0];
+    assert_eq!(c["id.orig_h"], "2a00:6020:ad0b:8381:fd70:e2f9:f031:9dc4");
+    assert_eq!(c["id.resp_p"], "389");
+    assert_eq!(c["history"], "ShADadgtFr");
+    assert_eq!(c["ts"], "1725966494.956327");
+    // The BPF filter applies to the packets of every interface (these are 802.1Q-tagged).
+    let none = tempfile::tempdir().unwrap();
+    analyse(
+        none.path(),
+        &[
+            "-r".as_ref(),
+            t.as_os_str(),
+            "-f".as_ref(),
+            "port 80".as_ref(),
+        ],
+    );
+    assert!(common::tsv_rows(&none.path().join("conn.log")).is_empty());
+    let some = tempfile::tempdir().unwrap();
+    analyse(
+        some.path(),
+        &[
+            "-r".as_ref(),
+            t.as_os_str(),
+            "-f".as_ref(),
+            "vlan and tcp port 389".as_ref(),
+        ],
+    );
+    assert_eq!(conn_rows(some.path()), 1);
+}
+
 fn error_run(dir: &Path, args: &[&std::ffi::OsStr], what: &str) {
     let mut all: Vec<&std::ffi::OsStr> = vec!["--logdir".as_ref(), dir.as_os_str()];
     all.extend_from_slice(args);

@@ -1,4 +1,7 @@
 //! Packet sources: pcap/pcapng files read in sequence, or a live interface (libpcap).
+//! pcapng files whose interfaces libpcap cannot mix are read by [`pcapng`].
+
+pub mod pcapng;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -33,12 +36,24 @@ fn ts_us(h: &pcap::PacketHeader) -> i64 {
     us
 }
 
+/// An open capture file.
+pub enum CaptureFile {
+    Libpcap(Capture<Offline>),
+    /// A pcapng file with interfaces of different link types or snapshot lengths.
+    PcapNg(Box<pcapng::NgFile>),
+}
+
 /// Opens a capture file, checking that its link type is one we decode.
-pub fn open_file(path: &Path, filter: Option<&str>) -> Result<Capture<Offline>, String> {
+pub fn open_file(path: &Path, filter: Option<&str>) -> Result<CaptureFile, String> {
     let meta =
         std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     if meta.is_dir() {
         return Err(format!("cannot read {}: is a directory", path.display()));
+    }
+    if pcapng::needs_native_reader(path).unwrap_or(false) {
+        return Ok(CaptureFile::PcapNg(Box::new(pcapng::NgFile::open(
+            path, filter,
+        )?)));
     }
     let mut cap = Capture::from_file(path)
         .map_err(|e| format!("cannot read {}: {}", path.display(), clean(&e.to_string())))?;
@@ -57,7 +72,7 @@ pub fn open_file(path: &Path, filter: Option<&str>) -> Result<Capture<Offline>, 
         cap.filter(f, true)
             .map_err(|e| format!("bad filter '{f}': {}", clean(&e.to_string())))?;
     }
-    Ok(cap)
+    Ok(CaptureFile::Libpcap(cap))
 }
 
 fn clean(s: &str) -> String {
@@ -66,10 +81,14 @@ fn clean(s: &str) -> String {
 
 /// Reads every packet of an open file; stops early when `stop` is set.
 pub fn read_file(
-    cap: &mut Capture<Offline>,
+    file: &mut CaptureFile,
     handler: &mut dyn PacketHandler,
     stop: &AtomicBool,
 ) -> EndReason {
+    let cap = match file {
+        CaptureFile::Libpcap(cap) => cap,
+        CaptureFile::PcapNg(ng) => return ng.read(handler, stop),
+    };
     let dlt = cap.get_datalink().0;
     loop {
         if stop.load(Ordering::Relaxed) {
