@@ -8,10 +8,12 @@ const TCP: &[u16] = &[
     585, 587, 614, 631, 636, 749, 750, 989, 990, 992, 993, 995, 1080, 1434, 1883, 2811, 3128, 3268,
     3306, 3389, 5222, 5223, 5269, 5432, 6379, 6666, 6667, 6668, 6669, 8000, 8080, 8888, 20000,
 ];
-/// UDP ports registered by Zeek's base protocol and tunnel analyzers.
+/// UDP ports registered by Zeek's base protocol and tunnel analyzers. DHCP's client port 68
+/// is not one (Zeek registers only 67/udp as a server port), so a server's unicast reply from
+/// 67 to 68 is flipped.
 const UDP: &[u16] = &[
-    53, 67, 68, 69, 88, 123, 137, 138, 161, 162, 389, 443, 500, 514, 750, 1812, 2123, 2152, 3389,
-    3544, 4500, 4754, 4789, 5060, 5072, 5353, 5355, 6081, 20000,
+    53, 67, 69, 88, 123, 137, 138, 161, 162, 389, 443, 500, 514, 750, 1812, 2123, 2152, 3389, 3544,
+    4500, 4754, 4789, 5060, 5072, 5353, 5355, 6081, 20000,
 ];
 
 /// Bitmaps for O(1) lookups on the packet path.
@@ -61,6 +63,6 @@ mod tests {
     fn lookups() {
         let p = ServerPorts::default();
         assert!(p.tcp(80) && p.tcp(22) && !p.tcp(12345));
-        assert!(p.udp(53) && !p.udp(80));
+        assert!(p.udp(53) && p.udp(67) && !p.udp(68) && !p.udp(80));
     }
 }

@@ -7,7 +7,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use super::history::History;
 use super::key::ConnKey;
@@ -507,7 +507,12 @@ impl ConnTable {
                 (slot, c.orig_h == ip.src && c.orig_p == udp.sport)
             }
             None => {
-                let flip = self.ports.udp(udp.sport) && !self.ports.udp(udp.dport);
+                // As Zeek: a datagram from a likely server port to another port starts the
+                // connection flipped, unless it goes to the broadcast address (a server's
+                // broadcast has no client to be the originator).
+                let flip = self.ports.udp(udp.sport)
+                    && !self.ports.udp(udp.dport)
+                    && ip.dst != IpAddr::V4(Ipv4Addr::BROADCAST);
                 let slot = self.create(
                     key,
                     meta,
@@ -718,11 +723,21 @@ mod session_timer_tests {
     /// One 20-byte datagram between a client and a DNS server.
     pub(super) fn datagram(t: &mut ConnTable, sink: &mut Done, ts: i64, from_client: bool) -> u32 {
         let (c, s): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
-        let (src, dst, sport, dport) = if from_client {
-            (c, s, 40000, 53)
+        if from_client {
+            udp_datagram(t, sink, ts, (c, 40000), (s, 53))
         } else {
-            (s, c, 53, 40000)
-        };
+            udp_datagram(t, sink, ts, (s, 53), (c, 40000))
+        }
+    }
+
+    /// One 20-byte datagram from `src` to `dst` (address, port); returns the connection's slot.
+    pub(super) fn udp_datagram(
+        t: &mut ConnTable,
+        sink: &mut Done,
+        ts: i64,
+        (src, sport): (IpAddr, u16),
+        (dst, dport): (IpAddr, u16),
+    ) -> u32 {
         let ip = IpPacket {
             src,
             dst,
@@ -834,5 +849,34 @@ mod tunnel_side_tests {
         let c = t.conn_at(slot).unwrap();
         c.tunnel_packet(UdpTunnel::Vxlan, false);
         assert_eq!(c.service, ["vxlan"]);
+    }
+}
+
+#[cfg(test)]
+mod udp_role_tests {
+    use super::session_timer_tests::{table, udp_datagram, Done, T0};
+    use std::net::IpAddr;
+
+    #[test]
+    fn a_dhcp_servers_unicast_reply_is_flipped_but_not_its_broadcast() {
+        let (mut t, mut done) = (table(), Done::default());
+        let server: IpAddr = "128.2.6.152".parse().unwrap();
+        let client: IpAddr = "128.2.6.97".parse().unwrap();
+        let bcast: IpAddr = "255.255.255.255".parse().unwrap();
+        // 67 is a likely server port, 68 is not (Zeek registers only 67/udp).
+        let unicast = udp_datagram(&mut t, &mut done, T0, (server, 67), (client, 68));
+        let c = t.conn_at(unicast).unwrap();
+        assert_eq!(
+            (c.orig_h, c.orig_p, c.resp_h, c.resp_p),
+            (client, 68, server, 67)
+        );
+        assert_eq!(c.history.as_str(), "^d");
+        let broadcast = udp_datagram(&mut t, &mut done, T0, (server, 67), (bcast, 68));
+        let c = t.conn_at(broadcast).unwrap();
+        assert_eq!(
+            (c.orig_h, c.orig_p, c.resp_h, c.resp_p),
+            (server, 67, bcast, 68)
+        );
+        assert_eq!(c.history.as_str(), "D");
     }
 }
