@@ -107,6 +107,28 @@ impl History {
         self.check(true, bits::VIOLATION, b'X');
     }
 
+    /// A flip decided on a later packet that rewrites what came before as if the roles had
+    /// been right from the start: '^', then the letters so far with their case swapped (the
+    /// other side sent them), their seen-bits moved to the other direction. Zeek's history of a
+    /// connection flipped on the packet after its first SYN-ACK reads so ("^hADadFf").
+    pub fn flip_from_start(&mut self) {
+        let mut letters = String::with_capacity(self.letters.len() + 1);
+        letters.push('^');
+        letters.extend(self.letters.chars().map(|c| {
+            if c.is_ascii_uppercase() {
+                c.to_ascii_lowercase()
+            } else {
+                c.to_ascii_uppercase()
+            }
+        }));
+        self.letters = letters;
+        let per_side = (1 << bits::RESP_SHIFT) - 1;
+        let (orig, resp) = (self.seen & per_side, self.seen >> bits::RESP_SHIFT);
+        // 'X' belongs to the connection, not to a side.
+        let conn = orig & bits::VIOLATION;
+        self.seen = resp | conn | ((orig & !bits::VIOLATION) << bits::RESP_SHIFT);
+    }
+
     /// Marks a role flip. Like Zeek, the seen-bits stay where they were: they
     /// belong to the direction, not to the host.
     pub fn flip(&mut self) {
@@ -138,6 +160,20 @@ mod tests {
         h.check(false, bits::DATA, b'D');
         h.violation();
         assert_eq!(h.as_str(), "SXd");
+    }
+
+    #[test]
+    fn a_flip_from_the_start_swaps_what_came_before() {
+        let mut h = History::new();
+        h.check(true, bits::SYN_ACK, b'H');
+        h.flip_from_start();
+        assert_eq!(h.as_str(), "^h");
+        // The SYN-ACK is now the responder's: the originator's ACK is new, the responder's
+        // SYN-ACK is not.
+        assert!(h.check(true, bits::ACK, b'A'));
+        assert!(!h.check(false, bits::SYN_ACK, b'H'));
+        assert!(h.check(true, bits::SYN_ACK, b'H'));
+        assert_eq!(h.as_str(), "^hAH");
     }
 
     #[test]

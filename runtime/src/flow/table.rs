@@ -426,6 +426,15 @@ impl ConnTable {
             self.report(slot, meta.ts, "bad_TCP_checksum", sink);
             return None;
         }
+        let mut is_orig = is_orig;
+        let flipped_first = tc.flip_after_syn_ack(seg);
+        if flipped_first {
+            is_orig = !is_orig;
+            std::mem::swap(&mut c.orig_h, &mut c.resp_h);
+            std::mem::swap(&mut c.orig_p, &mut c.resp_p);
+            std::mem::swap(&mut c.orig, &mut c.resp);
+            c.history.flip_from_start();
+        }
         let mut fx = PacketEffects::default();
         tc.process(is_orig, seg, &mut c.history, &mut fx);
         if fx.touch {
@@ -466,7 +475,7 @@ impl ConnTable {
         Some(TcpOutcome {
             slot,
             is_orig: is_orig ^ fx.flipped,
-            flipped: fx.flipped,
+            flipped: fx.flipped || flipped_first,
             data_seq: fx.data_seq,
             ack: fx.ack,
             stream_start: fx.stream_start,

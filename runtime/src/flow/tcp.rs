@@ -246,6 +246,34 @@ impl TcpConn {
         }
     }
 
+    /// Zeek 5.1+ (its PR #2191): a connection that began with the originator's SYN-ACK (the
+    /// port heuristic did not flip it: the sender may be a stealth scanner) is flipped when the
+    /// next segment, from either side, is a plain ACK or carries data. A scanner's SYN-ACK draws
+    /// a RST or nothing; a connection whose SYN was missed goes on. Call before `process`: true
+    /// when the roles were swapped, which changes the segment's side too.
+    pub fn flip_after_syn_ack(&mut self, seg: &TcpSegment<'_>) -> bool {
+        let plain = !seg.has(F::SYN) && !seg.has(F::FIN) && !seg.has(F::RST);
+        if self.orig.state != EpState::SynAckSent
+            || self.resp.state != EpState::Inactive
+            || !plain
+            || !(seg.has(F::ACK) || seg.payload_len > 0)
+        {
+            return false;
+        }
+        std::mem::swap(&mut self.orig, &mut self.resp);
+        self.orig.is_orig = true;
+        self.resp.is_orig = false;
+        // The SYN-ACK answered a SYN that was missed: its sender is established, and the
+        // originator counts as having sent its first packet, so the connection is not partial
+        // (Zeek's PR #2552).
+        self.resp.prev_state = self.resp.state;
+        self.resp.state = EpState::Established;
+        let f = self.first_packet_seen;
+        self.first_packet_seen = ((f & 1) << 1) | ((f & 2) >> 1) | 1;
+        self.is_partial = false;
+        true
+    }
+
     pub fn orig_size(&self) -> u64 {
         self.orig.size(self.resp.state)
     }

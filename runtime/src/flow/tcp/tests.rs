@@ -33,6 +33,8 @@ struct Sim {
     table: ConnTable,
     sink: Collect,
     ts: i64,
+    /// The client's and the server's ports.
+    ports: (u16, u16),
 }
 
 /// One segment: who sends, flags, relative seq/ack (added to the ISNs), payload length.
@@ -68,15 +70,17 @@ impl Sim {
             ),
             sink: Collect::default(),
             ts: 1_000_000_000,
+            ports: (1234, 80),
         }
     }
 
     fn send(&mut self, s: Seg) {
         self.ts += 1000;
+        let (cp, sp) = self.ports;
         let (src, dst, sp, dp, isn, peer_isn) = if s.from_client {
-            (CLIENT, SERVER, 1234, 80, CISN, SISN)
+            (CLIENT, SERVER, cp, sp, CISN, SISN)
         } else {
-            (SERVER, CLIENT, 80, 1234, SISN, CISN)
+            (SERVER, CLIENT, sp, cp, SISN, CISN)
         };
         let payload = vec![b'x'; s.len as usize];
         let ip = IpPacket {
@@ -223,6 +227,53 @@ fn rstrh_synack_then_rst_from_responder() {
     assert_eq!(c.conn_state(), "RSTRH");
     assert_eq!(c.history.as_str(), "^hr");
     assert_eq!(c.orig_h.to_string(), CLIENT);
+}
+
+/// A SYN-ACK first from a port the heuristic does not trust (both ports are likely server
+/// ports here, as 8000 and 1080 in Zeek's core.local-flip): no flip yet, in case it is a
+/// stealth scan.
+fn syn_ack_first_between_server_ports(rest: Vec<Seg>) -> Conn {
+    let mut sim = Sim::new();
+    sim.ports = (1080, 8000);
+    sim.send(seg(false, SA, 0, 1, 0));
+    for s in rest {
+        sim.send(s);
+    }
+    sim.finish().0
+}
+
+#[test]
+fn a_syn_ack_followed_by_an_ack_flips_from_the_start() {
+    let c = syn_ack_first_between_server_ports(vec![
+        seg(true, A, 1, 1, 0),
+        seg(true, PA, 1, 1, 10),
+        seg(false, A, 1, 11, 0),
+        seg(true, FA, 11, 1, 0),
+        seg(false, FA, 1, 12, 0),
+        seg(true, A, 12, 2, 0),
+    ]);
+    assert_eq!(c.orig_h.to_string(), CLIENT);
+    assert_eq!((c.orig_p, c.resp_p), (1080, 8000));
+    check(&c, "SF", "^hADaFf");
+    assert_eq!((c.orig.pkts, c.resp.pkts), (4, 3));
+    assert_eq!(c.bytes(), (10, 0));
+}
+
+#[test]
+fn a_syn_ack_followed_by_its_senders_data_flips_too() {
+    // Only the server is seen (a one-sided capture): its data after the SYN-ACK flips.
+    let c = syn_ack_first_between_server_ports(vec![seg(false, PA, 1, 1, 10)]);
+    assert_eq!(c.orig_h.to_string(), CLIENT);
+    assert_eq!(c.history.as_str(), "^hd");
+    assert_eq!((c.orig.pkts, c.resp.pkts), (0, 2));
+}
+
+#[test]
+fn a_syn_ack_answered_by_a_reset_stays_unflipped() {
+    // What a stealth scan's SYN-ACK draws: the roles as first seen are kept.
+    let c = syn_ack_first_between_server_ports(vec![seg(true, R, 1, 0, 0)]);
+    assert_eq!(c.orig_h.to_string(), SERVER);
+    assert_eq!(c.history.as_str(), "Hr");
 }
 
 #[test]
