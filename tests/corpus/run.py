@@ -2,7 +2,8 @@
 """Run sandpiper over every case of a Zeek corpus manifest and score the logs.
 
 Each case's traces are read in order (-r ... -r ...) with the case's options
-(-C for ignore_checksums, -f for a BPF filter) into RUN_DIR/<case-id>/, then
+(-C for ignore_checksums, -f for a BPF filter, also for a redef of Zeek's
+PacketFilter::restricted_filter or default_capture_filter) into RUN_DIR/<case-id>/, then
 ../shared/tools/zeek_compare.py scores RUN_DIR against the baselines.
 
     python3 tests/corpus/run.py --bin target/release/sandpiper \\
@@ -27,8 +28,15 @@ def case_command(binary, base, case, out_dir, extra=()):
         cmd += ["-r", os.path.join(base, t["path"])]
     if case.get("ignore_checksums"):
         cmd.append("-C")
-    if case.get("filter"):
-        cmd += ["-f", case["filter"]]
+    bpf = case.get("filter")
+    # Zeek's capture-filter settings are a BPF filter here too.
+    for r in case.get("redefs", []):
+        if r["name"] in ("PacketFilter::restricted_filter", "PacketFilter::default_capture_filter") \
+                and r["op"] == "=":
+            value = r["value"].strip().strip('"')
+            bpf = f"({bpf}) and ({value})" if bpf else value
+    if bpf:
+        cmd += ["-f", bpf]
     return cmd
 
 
