@@ -457,6 +457,10 @@ impl Engine {
                     self.with_observer(out.slot, |o, c, logs| o.tcp_payload(c, &p, logs));
                 }
             }
+            Transport::TcpHeaderOnly(seg, weird) => {
+                self.table
+                    .tcp_header_only(meta, ip, &seg, weird, &mut self.logs)
+            }
             Transport::Udp(u) => {
                 let Some((slot, is_orig)) = self.table.udp(meta, ip, &u, ok, &mut self.logs) else {
                     return;

@@ -90,6 +90,10 @@ pub struct IcmpMessage<'a> {
 #[derive(Debug, Clone, Copy)]
 pub enum Transport<'a> {
     Tcp(TcpSegment<'a>),
+    /// A TCP header whose fixed 20 bytes are there but whose length field is below 20 or
+    /// beyond what was captured: the segment (ports, numbers, flags; no options, no payload)
+    /// and the weird Zeek reports for it. Zeek still finds or creates the connection.
+    TcpHeaderOnly(TcpSegment<'a>, &'static str),
     Udp(UdpDatagram<'a>),
     Icmp(IcmpMessage<'a>),
     /// Any other IP protocol: tracked as Zeek's `unknown_transport`.
@@ -105,11 +109,30 @@ pub fn decode_transport<'a>(ip: &IpPacket<'a>) -> Result<Transport<'a>, &'static
                 return Err("truncated_header");
             }
             let off = (ip.payload[12] >> 4) as usize * 4;
-            if off < 20 {
-                return Err("bad_TCP_header_len");
-            }
-            if off > ip.payload.len() || off as u32 > ip.payload_len {
-                return Err("truncated_header");
+            let cut = if off < 20 {
+                Some("bad_TCP_header_len")
+            } else if off > ip.payload.len() || off as u32 > ip.payload_len {
+                Some("truncated_header")
+            } else {
+                None
+            };
+            if let Some(weird) = cut {
+                let h = ip.payload;
+                let word = |at: usize| u32::from_be_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]);
+                return Ok(Transport::TcpHeaderOnly(
+                    TcpSegment {
+                        sport: u16::from_be_bytes([h[0], h[1]]),
+                        dport: u16::from_be_bytes([h[2], h[3]]),
+                        seq: word(4),
+                        ack: word(8),
+                        flags: h[13],
+                        window: u16::from_be_bytes([h[14], h[15]]),
+                        options: &[],
+                        payload: &[],
+                        payload_len: 0,
+                    },
+                    weird,
+                ));
             }
             let t = TcpSlice::from_slice(ip.payload).map_err(|_| "truncated_header")?;
             let payload = &ip.payload[off..];
@@ -215,17 +238,28 @@ mod tests {
 
     #[test]
     fn tcp_bad_offsets() {
+        // The fixed header is there: the connection is still found (ports, flags), as in
+        // Zeek, with the weird for what is wrong.
         let mut seg = vec![0u8; 20];
+        seg[..4].copy_from_slice(&[0x01, 0xbb, 0xde, 0x80]);
+        seg[13] = 0x12;
         seg[12] = 0x40;
-        assert_eq!(
-            decode_transport(&ip_with(6, &seg)).unwrap_err(),
-            "bad_TCP_header_len"
-        );
+        match decode_transport(&ip_with(6, &seg)).unwrap() {
+            Transport::TcpHeaderOnly(t, w) => {
+                assert_eq!(
+                    (t.sport, t.dport, t.flags, w),
+                    (443, 56960, 0x12, "bad_TCP_header_len")
+                );
+                assert!(t.payload.is_empty() && t.options.is_empty());
+            }
+            t => panic!("{t:?}"),
+        }
         seg[12] = 0xf0;
-        assert_eq!(
-            decode_transport(&ip_with(6, &seg)).unwrap_err(),
-            "truncated_header"
-        );
+        assert!(matches!(
+            decode_transport(&ip_with(6, &seg)).unwrap(),
+            Transport::TcpHeaderOnly(_, "truncated_header")
+        ));
+        // Not even the ports: no connection.
         assert_eq!(
             decode_transport(&ip_with(6, &seg[..7])).unwrap_err(),
             "truncated_header"

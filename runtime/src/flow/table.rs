@@ -365,16 +365,15 @@ impl ConnTable {
         sink.weird(ts, Some(c), name, "");
     }
 
-    /// One TCP segment. Returns what payload reassembly needs, unless the segment was
-    /// not analysed (bad checksum).
-    pub fn tcp(
+    /// The connection a TCP segment belongs to, found or created (a reused 4-tuple ends the
+    /// old connection first): its slot, and whether the segment is the originator's.
+    fn tcp_slot(
         &mut self,
         meta: &PacketMeta,
         ip: &IpPacket<'_>,
         seg: &TcpSegment<'_>,
-        checksum_ok: bool,
         sink: &mut dyn ConnSink,
-    ) -> Option<TcpOutcome> {
+    ) -> (u32, bool) {
         let key = ConnKey::new(ip.src, seg.sport, ip.dst, seg.dport, 6);
         let mut found = self.map.get(&key).copied();
         if let Some(slot) = found {
@@ -390,7 +389,7 @@ impl ConnTable {
                 }
             }
         }
-        let (slot, is_orig) = match found {
+        match found {
             Some(slot) => {
                 let c = self.slots[slot as usize].conn.as_ref().expect("mapped");
                 (slot, c.orig_h == ip.src && c.orig_p == seg.sport)
@@ -414,8 +413,36 @@ impl ConnTable {
                 self.schedule(slot, meta.ts + TCP_SYN_TIMEOUT, TimerKind::TcpExpire);
                 (slot, !flip)
             }
-        };
+        }
+    }
 
+    /// A TCP segment whose header is cut short (or says it is shorter than 20 bytes): as in
+    /// Zeek, the ports and flags found the connection (creating it if new), but the segment is
+    /// not analysed or counted; `weird` goes to weird.log with the connection's uid.
+    pub fn tcp_header_only(
+        &mut self,
+        meta: &PacketMeta,
+        ip: &IpPacket<'_>,
+        seg: &TcpSegment<'_>,
+        weird: &'static str,
+        sink: &mut dyn ConnSink,
+    ) {
+        let (slot, _) = self.tcp_slot(meta, ip, seg, sink);
+        self.note_parent(slot, meta);
+        self.report(slot, meta.ts, weird, sink);
+    }
+
+    /// One TCP segment. Returns what payload reassembly needs, unless the segment was
+    /// not analysed (bad checksum).
+    pub fn tcp(
+        &mut self,
+        meta: &PacketMeta,
+        ip: &IpPacket<'_>,
+        seg: &TcpSegment<'_>,
+        checksum_ok: bool,
+        sink: &mut dyn ConnSink,
+    ) -> Option<TcpOutcome> {
+        let (slot, is_orig) = self.tcp_slot(meta, ip, seg, sink);
         self.note_parent(slot, meta);
         let c = self.conn_mut(slot);
         let ConnKind::Tcp(tc) = &mut c.kind else {

@@ -277,6 +277,48 @@ fn a_syn_ack_answered_by_a_reset_stays_unflipped() {
 }
 
 #[test]
+fn a_cut_header_makes_the_connection_but_counts_nothing() {
+    // Zeek's core.vntag-in-vlan: the SYN-ACK's options were cut by the snapshot length.
+    let mut sim = Sim::new();
+    sim.ports = (1080, 8000);
+    let ip = IpPacket {
+        src: SERVER.parse::<IpAddr>().unwrap(),
+        dst: CLIENT.parse::<IpAddr>().unwrap(),
+        proto: 6,
+        ip_len: 60,
+        header: &[],
+        payload: &[],
+        payload_len: 40,
+        frag: None,
+        ttl: 64,
+    };
+    let t = TcpSegment {
+        sport: 8000,
+        dport: 1080,
+        seq: SISN,
+        ack: CISN + 1,
+        flags: SA,
+        window: 1024,
+        options: &[],
+        payload: &[],
+        payload_len: 0,
+    };
+    let meta = PacketMeta {
+        ts: sim.ts,
+        tunnel_parent: None,
+        vlan: None,
+        inner_vlan: None,
+    };
+    sim.table
+        .tcp_header_only(&meta, &ip, &t, "truncated_header", &mut sim.sink);
+    let (c, sink) = sim.finish();
+    assert_eq!(sink.weirds, ["truncated_header"]);
+    check(&c, "OTH", "");
+    assert_eq!((c.orig.pkts, c.resp.pkts), (0, 0));
+    assert_eq!(c.orig_h.to_string(), SERVER);
+}
+
+#[test]
 fn sh_syn_then_fin() {
     check(
         &run(vec![seg(true, SYN, 0, 0, 0), seg(true, F::FIN, 1, 0, 0)]),
