@@ -37,7 +37,7 @@ fn decode_one(f: &Frame, checksums: bool) -> u64 {
     };
     let ok = !checksums || transport_checksum_ok(&ip);
     let port = match t {
-        Transport::Tcp(s) => s.sport as u64 ^ s.seq as u64,
+        Transport::Tcp(s) | Transport::TcpHeaderOnly(s, _) => s.sport as u64 ^ s.seq as u64,
         Transport::Udp(u) => u.dport as u64,
         Transport::Icmp(m) => m.icmp_type as u64,
         Transport::Other => 0,
