@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;
 
-use common::{modules_dir, trace, tsv_rows};
+use common::{analyse_with_modules, modules_dir, trace, tsv_rows};
 
 type Row = HashMap<String, String>;
 
@@ -20,25 +20,7 @@ fn run(trace_rel: &str, modules: &[&str], extra: &[&str]) -> tempfile::TempDir {
 
 fn run_file(pcap: &Path, modules: &[&str], extra: &[&str]) -> tempfile::TempDir {
     let mods = modules_dir(modules);
-    let logdir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_sandpiper"))
-        .arg("-r")
-        .arg(pcap)
-        .args(["--seed", "1", "-q", "--modules"])
-        .arg(mods.path())
-        .arg("--logdir")
-        .arg(logdir.path())
-        .arg("--cache-dir")
-        .arg(Path::new(env!("CARGO_TARGET_TMPDIR")).join("wasm-cache"))
-        .args(extra)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "sandpiper failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    logdir
+    analyse_with_modules(pcap, mods.path(), extra)
 }
 
 fn calls(logdir: &Path) -> Vec<Row> {
@@ -92,6 +74,38 @@ fn a_request_and_its_reply_arrive_as_one_chunk_each_then_the_ends() {
     // Delivered bytes equal conn.log's byte counts from sequence numbers.
     assert_eq!(c[0]["orig_bytes"], "136");
     assert_eq!(c[0]["resp_bytes"], "5007");
+}
+
+/// With `segments = true` in its manifest, an analyzer gets each in-order segment as it arrives
+/// instead of the gathered chunk (what Zeek's SSH analyzer reads its size heuristics from).
+#[test]
+fn an_analyzer_that_asks_for_segments_gets_one_call_each() {
+    let mods = modules_dir(&["stream-trace"]);
+    let manifest = mods.path().join("stream-trace.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        text.replace("[analyzer]\n", "[analyzer]\nsegments = true\n"),
+    )
+    .unwrap();
+    let logdir = analyse_with_modules(&trace("http/get.pcap"), mods.path(), &[]);
+    let rows = calls(logdir.path());
+    // The request is one segment; the 5,007-byte reply came in four.
+    let data: Vec<_> = shape(&rows)
+        .into_iter()
+        .filter(|c| c.0 == "data")
+        .map(|c| (c.1, c.2))
+        .collect();
+    assert_eq!(
+        data,
+        [
+            ("T".to_string(), 136),
+            ("F".to_string(), 1448),
+            ("F".to_string(), 1448),
+            ("F".to_string(), 1448),
+            ("F".to_string(), 663),
+        ]
+    );
 }
 
 #[test]

@@ -60,3 +60,32 @@ pub fn tsv_rows(path: &std::path::Path) -> Vec<std::collections::HashMap<String,
     }
     rows
 }
+
+/// Runs the real binary on `pcap` with the modules in `modules` (and `extra` options), the
+/// compiled components cached per test target; fails the test unless it succeeds. Returns the
+/// log directory.
+pub fn analyse_with_modules(
+    pcap: &std::path::Path,
+    modules: &std::path::Path,
+    extra: &[&str],
+) -> tempfile::TempDir {
+    let logdir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sandpiper"))
+        .arg("-r")
+        .arg(pcap)
+        .args(["--seed", "1", "-q", "--modules"])
+        .arg(modules)
+        .arg("--logdir")
+        .arg(logdir.path())
+        .arg("--cache-dir")
+        .arg(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("wasm-cache"))
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "sandpiper failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    logdir
+}

@@ -3,8 +3,8 @@
 //! Upper case letters are the originator's, lower case the responder's. Most
 //! letters are recorded once per direction (a bit in `seen`); c, g, t and w are
 //! recorded on a log10 scale (the 1st, 10th, 100th, ... occurrence); '^' marks a
-//! role flip; 'X' (once, in either case of direction) that an analyzer which had confirmed
-//! its protocol then reported a violation and was removed.
+//! role flip; 'X' (once, for the connection rather than a direction) that an analyzer
+//! reported a protocol violation and was removed.
 
 /// One bit per letter and direction for letters recorded once.
 pub mod bits {
@@ -102,7 +102,7 @@ impl History {
         }
     }
 
-    /// Records 'X' (once): a confirmed analyzer reported a protocol violation.
+    /// Records 'X' (once): an analyzer reported a protocol violation and was removed.
     pub fn violation(&mut self) {
         self.check(true, bits::VIOLATION, b'X');
     }

@@ -93,6 +93,9 @@ struct ConnState {
     inconsistency_reported: bool,
     /// The connection as handed to the analyzers' constructors.
     info: Option<ConnInfo>,
+    /// Some analyzer of the connection wants each segment as it arrives (manifest
+    /// `analyzer.segments`): in-order data is delivered at once rather than gathered.
+    segments: bool,
 }
 
 fn dir(is_orig: bool) -> usize {
@@ -304,6 +307,11 @@ impl Analyzers {
                     source,
                     confirmed: false,
                 });
+                st.segments |= module
+                    .manifest
+                    .analyzer
+                    .as_ref()
+                    .is_some_and(|a| a.segments);
                 if c.proto == Proto::Udp {
                     let timeout = module.manifest.analyzer.as_ref();
                     if let Some(ms) = timeout.and_then(|a| a.udp_session_timeout_ms) {
@@ -468,9 +476,10 @@ impl Analyzers {
                 };
                 let module = s.module.clone();
                 report(bus, c, ts, &module, &failure);
-                // Zeek marks the connection: a protocol it had confirmed broke down.
-                c.history.violation();
             }
+            // Zeek marks the connection with 'X' when an analyzer gives up on it with a
+            // violation, confirmed or not (its SSH packet-length limits do so before NEWKEYS).
+            c.history.violation();
             self.detach(ci, k);
         }
     }
@@ -845,6 +854,9 @@ impl Analyzers {
             if st.streams[d].inconsistent && !st.inconsistency_reported {
                 st.inconsistency_reported = true;
                 logs.analyzer_weird(p.ts, c, "rexmit_inconsistency", "", "TCP");
+            }
+            if st.segments && st.streams[d].has_output() {
+                self.flush(c, ci, d, bus, logs);
             }
         }
         let Some(st) = self.conns[ci as usize].as_mut() else {

@@ -184,6 +184,13 @@ pub struct AnalyzerSection {
     /// (10 s), so a resolver's later query on the same ports is a new connection.
     #[serde(default)]
     pub udp_session_timeout_ms: Option<u64>,
+    /// TCP data is delivered as it arrives, one in-order segment per call (a hole that fills
+    /// delivers everything it held back at once), instead of gathered into chunks: for
+    /// analyzers that read meaning into segment sizes, as Zeek's SSH analyzer infers the
+    /// authentication outcome from the sizes of the server's encrypted packets. Costs a call
+    /// per segment on the connections the analyzer runs on.
+    #[serde(default)]
+    pub segments: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -469,6 +476,15 @@ signatures = ['^..\x01\x00']
                 &format!("ports = [53]\nudp-session-timeout-ms = {ms}\n"),
             )
         };
+        assert!(!m.analyzer.as_ref().unwrap().segments, "chunks by default");
+        let segments = a.replace("ports = [53]\n", "ports = [53]\nsegments = true\n");
+        assert!(
+            Manifest::parse(&segments)
+                .unwrap()
+                .analyzer
+                .unwrap()
+                .segments
+        );
         let ten = Manifest::parse(&timeout("10000")).unwrap();
         assert_eq!(ten.analyzer.unwrap().udp_session_timeout_ms, Some(10_000));
         assert!(err(&timeout("500")).contains("udp-session-timeout-ms = 500"));
