@@ -325,6 +325,43 @@ fn a_pcapng_with_interfaces_of_different_snapshot_lengths_is_read_whole() {
     assert_eq!(conn_rows(some.path()), 1);
 }
 
+/// Zeek's VLAN-aware connection key: the same five-tuple on three VLAN contexts is three
+/// connections, with the context logged as id.ctx.vlan and id.ctx.inner_vlan.
+#[test]
+fn the_vlan_aware_key_tells_vlans_apart() {
+    let t = trace("vlan-collisions.pcap");
+    let plain = tempfile::tempdir().unwrap();
+    analyse(plain.path(), &["-r".as_ref(), t.as_os_str()]);
+    let rows = common::tsv_rows(&plain.path().join("conn.log"));
+    assert_eq!(rows.len(), 1);
+    assert!(!rows[0].contains_key("id.ctx.vlan"));
+    let vlan = tempfile::tempdir().unwrap();
+    analyse(
+        vlan.path(),
+        &[
+            "-r".as_ref(),
+            t.as_os_str(),
+            "--conn-key".as_ref(),
+            "vlan-five-tuple".as_ref(),
+        ],
+    );
+    let rows = common::tsv_rows(&vlan.path().join("conn.log"));
+    let mut ctx: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["id.ctx.vlan"].clone(),
+                r["id.ctx.inner_vlan"].clone(),
+                r["orig_pkts"].clone(),
+            )
+        })
+        .collect();
+    ctx.sort();
+    let own = |a: &str, b: &str| (a.to_string(), b.to_string(), "7".to_string());
+    assert_eq!(ctx, [own("-", "-"), own("10", "20"), own("42", "-")]);
+    check_tsv(&read(&vlan.path().join("conn.log")), "conn");
+}
+
 fn error_run(dir: &Path, args: &[&std::ffi::OsStr], what: &str) {
     let mut all: Vec<&std::ffi::OsStr> = vec!["--logdir".as_ref(), dir.as_os_str()];
     all.extend_from_slice(args);

@@ -76,6 +76,12 @@ pub struct Args {
     #[arg(long = "max-flows", value_name = "N", default_value_t = 1_000_000)]
     pub max_flows: usize,
 
+    /// What tells connections apart, as Zeek's ConnKey::factory: five-tuple (addresses, ports,
+    /// protocol), or vlan-five-tuple, which adds the outer and inner VLAN IDs (Zeek's
+    /// frameworks/conn_key/vlan_fivetuple) and logs them as id.ctx.vlan/id.ctx.inner_vlan.
+    #[arg(long = "conn-key", value_name = "KEY", value_enum, default_value_t = ConnKeyArg::FiveTuple)]
+    pub conn_key: ConnKeyArg,
+
     /// Memory for TCP payload reassembly over all connections, in MiB; when full, the
     /// connection being served delivers what waits behind its holes (content gaps).
     #[arg(long = "reassembly-memory", value_name = "MIB", default_value_t = 256)]
@@ -177,6 +183,13 @@ pub enum Command {
         #[arg(long = "sdk", value_name = "PATH")]
         sdk: Option<PathBuf>,
     },
+}
+
+/// `--conn-key`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ConnKeyArg {
+    FiveTuple,
+    VlanFiveTuple,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -35,6 +35,9 @@ pub struct EngineConfig {
     pub max_flows: usize,
     /// Bytes buffered by IP fragment reassembly at most.
     pub frag_max_bytes: usize,
+    /// Zeek's VLAN-aware connection key: VLAN IDs tell connections apart, and conn.log gets
+    /// Zeek's `id.ctx.vlan` and `id.ctx.inner_vlan` columns.
+    pub vlan_in_key: bool,
 }
 
 impl Default for EngineConfig {
@@ -48,6 +51,7 @@ impl Default for EngineConfig {
             seed: None,
             max_flows: 1_000_000,
             frag_max_bytes: 64 << 20,
+            vlan_in_key: false,
         }
     }
 }
@@ -81,6 +85,8 @@ pub struct Logs {
     pub weird_rows: u64,
     /// Sees every connection as it is logged (the Wasm event handlers' connection events).
     pub observer: Option<Box<dyn ConnObserver>>,
+    /// conn.log carries the VLAN-aware key's context columns.
+    vlan_ctx: bool,
 }
 
 /// Something that follows connections beside conn.log: the Wasm side (protocol analyzers on
@@ -125,8 +131,9 @@ pub struct TcpPayload<'a> {
 }
 
 impl Logs {
-    fn new(manager: Arc<LogManager>, local: LocalNets) -> Self {
+    fn new(manager: Arc<LogManager>, local: LocalNets, vlan_ctx: bool) -> Self {
         Logs {
+            vlan_ctx,
             manager,
             local,
             conn: None,
@@ -144,6 +151,7 @@ impl Logs {
             return;
         }
         let (slot, schema) = match which {
+            Stream::Conn if self.vlan_ctx => (&mut self.conn, log::conn::VLAN_SCHEMA),
             Stream::Conn => (&mut self.conn, log::conn::SCHEMA),
             Stream::Weird => (&mut self.weird, log::weird::SCHEMA),
         };
@@ -259,7 +267,11 @@ impl ConnSink for Logs {
         };
         let mut row = [Value::Unset; 23];
         log::conn::row(c, &self.local, uid, &cid, parents, service, &mut row);
-        self.write(Stream::Conn, &row);
+        if self.vlan_ctx {
+            self.write(Stream::Conn, &log::conn::with_vlan_ctx(c, &row));
+        } else {
+            self.write(Stream::Conn, &row);
+        }
         if let Some(o) = self.observer.as_mut() {
             o.conn_done(c, &self.local);
         }
@@ -329,6 +341,7 @@ impl Engine {
             table: ConnTable::new(
                 TableConfig {
                     max_flows: cfg.max_flows,
+                    vlan_in_key: cfg.vlan_in_key,
                 },
                 UidGen::new(cfg.seed),
                 ServerPorts::default(),
@@ -338,6 +351,7 @@ impl Engine {
                 cfg.log_manager
                     .unwrap_or_else(|| LogManager::native(&cfg.log_dir, cfg.format)),
                 cfg.local_nets,
+                cfg.vlan_in_key,
             ),
             stats: Stats::default(),
             last_frag_expire: i64::MIN,

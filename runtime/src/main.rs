@@ -260,6 +260,7 @@ fn run(args: Args) -> Result<(), String> {
         local_nets,
         seed: args.seed,
         max_flows: args.max_flows,
+        vlan_in_key: args.conn_key == sandpiper::cli::ConnKeyArg::VlanFiveTuple,
         ..EngineConfig::default()
     });
 

@@ -3,7 +3,8 @@
 
 Each case's traces are read in order (-r ... -r ...) with the case's options
 (-C for ignore_checksums, -f for a BPF filter, also for a redef of Zeek's
-PacketFilter::restricted_filter or default_capture_filter) into RUN_DIR/<case-id>/, then
+PacketFilter::restricted_filter or default_capture_filter, --conn-key vlan-five-tuple for
+Zeek's VLAN-aware connection key) into RUN_DIR/<case-id>/, then
 ../shared/tools/zeek_compare.py scores RUN_DIR against the baselines.
 
     python3 tests/corpus/run.py --bin target/release/sandpiper \\
@@ -37,6 +38,12 @@ def case_command(binary, base, case, out_dir, extra=()):
             bpf = f"({bpf}) and ({value})" if bpf else value
     if bpf:
         cmd += ["-f", bpf]
+    # Zeek's VLAN-aware connection key, by its policy script or its factory.
+    scripts = case.get("loads", []) + case.get("policy_scripts", [])
+    if any(s.rstrip("/").endswith("conn_key/vlan_fivetuple") for s in scripts) or any(
+            r["name"] == "ConnKey::factory" and r["value"].endswith("CONNKEY_VLAN_FIVETUPLE")
+            for r in case.get("redefs", [])):
+        cmd += ["--conn-key", "vlan-five-tuple"]
     return cmd
 
 

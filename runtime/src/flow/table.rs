@@ -10,7 +10,7 @@ use std::collections::{BinaryHeap, HashMap};
 use std::net::{IpAddr, Ipv4Addr};
 
 use super::history::History;
-use super::key::ConnKey;
+use super::key::{vlan_ctx, ConnKey};
 use super::ports::ServerPorts;
 use super::tcp::PacketEffects;
 use super::timeouts::*;
@@ -70,12 +70,17 @@ pub struct TableConfig {
     /// Most connections tracked at once; beyond it the least recently active of a
     /// sample is evicted (and logged).
     pub max_flows: usize,
+    /// Zeek's VLAN-aware connection key (`ConnKey::CONNKEY_VLAN_FIVETUPLE`): the outer and
+    /// inner VLAN IDs are part of the key, so the same five-tuple on two VLANs is two
+    /// connections.
+    pub vlan_in_key: bool,
 }
 
 impl Default for TableConfig {
     fn default() -> Self {
         TableConfig {
             max_flows: 1_000_000,
+            vlan_in_key: false,
         }
     }
 }
@@ -340,6 +345,16 @@ impl ConnTable {
         slot
     }
 
+    /// The key's VLAN context for a packet: its VLAN IDs with the VLAN-aware key, else none.
+    #[inline]
+    fn ctx(&self, meta: &PacketMeta) -> u32 {
+        if self.cfg.vlan_in_key {
+            vlan_ctx(meta.vlan, meta.inner_vlan)
+        } else {
+            0
+        }
+    }
+
     fn conn_mut(&mut self, slot: u32) -> &mut Conn {
         self.slots[slot as usize].conn.as_mut().expect("live slot")
     }
@@ -374,7 +389,7 @@ impl ConnTable {
         seg: &TcpSegment<'_>,
         sink: &mut dyn ConnSink,
     ) -> (u32, bool) {
-        let key = ConnKey::new(ip.src, seg.sport, ip.dst, seg.dport, 6);
+        let key = ConnKey::new(ip.src, seg.sport, ip.dst, seg.dport, 6).with_ctx(self.ctx(meta));
         let mut found = self.map.get(&key).copied();
         if let Some(slot) = found {
             let c = self.slots[slot as usize].conn.as_ref().expect("mapped");
@@ -536,7 +551,7 @@ impl ConnTable {
         checksum_ok: bool,
         sink: &mut dyn ConnSink,
     ) -> Option<(u32, bool)> {
-        let key = ConnKey::new(ip.src, udp.sport, ip.dst, udp.dport, 17);
+        let key = ConnKey::new(ip.src, udp.sport, ip.dst, udp.dport, 17).with_ctx(self.ctx(meta));
         let (slot, is_orig) = match self.map.get(&key).copied() {
             Some(slot) => {
                 let c = self.slots[slot as usize].conn.as_ref().expect("mapped");
@@ -628,7 +643,7 @@ impl ConnTable {
     ) {
         let (sport, dport) = icmp_ports(m);
         let proto = ip.proto;
-        let key = ConnKey::new(ip.src, sport, ip.dst, dport, proto);
+        let key = ConnKey::new(ip.src, sport, ip.dst, dport, proto).with_ctx(self.ctx(meta));
         let (slot, is_orig) = match self.map.get(&key).copied() {
             Some(slot) => {
                 let c = self.slots[slot as usize].conn.as_ref().expect("mapped");
@@ -669,7 +684,7 @@ impl ConnTable {
 
     /// A packet of any other IP protocol (Zeek's `unknown_transport` connections).
     pub fn other(&mut self, meta: &PacketMeta, ip: &IpPacket<'_>, sink: &mut dyn ConnSink) {
-        let key = ConnKey::new(ip.src, 0, ip.dst, 0, ip.proto);
+        let key = ConnKey::new(ip.src, 0, ip.dst, 0, ip.proto).with_ctx(self.ctx(meta));
         let (slot, is_orig) = match self.map.get(&key).copied() {
             Some(slot) => {
                 let c = self.slots[slot as usize].conn.as_ref().expect("mapped");
