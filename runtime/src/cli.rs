@@ -82,6 +82,12 @@ pub struct Args {
     #[arg(long = "conn-key", value_name = "KEY", value_enum, default_value_t = ConnKeyArg::FiveTuple)]
     pub conn_key: ConnKeyArg,
 
+    /// Sets a module option, MODULE.OPTION=VALUE (repeat for several), as Zeek's redef of a
+    /// script option: e.g. ssh.max_packet_length=1000. Options and defaults: the module's
+    /// manifest ([options]) and README; `sandpiper module check` shows them.
+    #[arg(long = "set", value_name = "MODULE.OPTION=VALUE")]
+    pub set: Vec<String>,
+
     /// Memory for TCP payload reassembly over all connections, in MiB; when full, the
     /// connection being served delivers what waits behind its holes (content gaps).
     #[arg(long = "reassembly-memory", value_name = "MIB", default_value_t = 256)]

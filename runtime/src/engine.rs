@@ -11,8 +11,8 @@ use crate::decode::frag::{FragOutcome, FragPool};
 use crate::decode::ip::{decode_ipv4, decode_ipv6, skip_ipv6_extensions};
 use crate::decode::tunnel::{self, Inner, UdpTunnel};
 use crate::decode::{
-    decode_link, decode_transport, linktype, transport_checksum_ok, IpPacket, L3Kind, LinkFrame,
-    Transport,
+    amsdu_subframes, decode_link, decode_transport, ieee80211_amsdu, linktype,
+    transport_checksum_ok, IpPacket, L3Kind, LinkFrame, Transport,
 };
 use crate::flow::ports::ServerPorts;
 use crate::flow::table::{ConnEvent, ConnSink, ConnTable, PacketMeta, TableConfig, TcpOutcome};
@@ -539,6 +539,19 @@ impl Engine {
             Inner::Ethernet(d) => decode_link(linktype::EN10MB, d),
             Inner::Ip(d) => decode_link(linktype::RAW, d),
             Inner::Ppp(d) => decode_link(linktype::PPP, d),
+            Inner::Ieee80211(d) => match ieee80211_amsdu(d) {
+                // An aggregate: each subframe is a packet of its own, as in Zeek.
+                Some(body) => {
+                    for f in amsdu_subframes(body) {
+                        match f {
+                            Ok(f) => self.frame(ts, f, snap_cut, Some(parent), depth + 1),
+                            Err(w) => return self.logs.net_weird(ts, w),
+                        }
+                    }
+                    return;
+                }
+                None => decode_link(linktype::IEEE802_11, d),
+            },
         };
         match frame {
             Ok(f) => self.frame(ts, f, snap_cut, Some(parent), depth + 1),

@@ -24,6 +24,7 @@ use sandpiper::wasm::failures::{FailureLog, QuarantinePolicy};
 use sandpiper::wasm::handlers::Dispatcher;
 use sandpiper::wasm::modules::{self, ModuleSet};
 use sandpiper::wasm::monitor::Monitor;
+use sandpiper::wasm::options::Overrides;
 use sandpiper::wasm::reload::Reloader;
 use sandpiper::wasm::runtime::WasmRuntime;
 use sandpiper::wasm::streams::GuestLogs;
@@ -108,7 +109,9 @@ fn wasm_runtime(args: &Args) -> Result<Arc<WasmRuntime>, String> {
             .clone()
             .or_else(WasmRuntime::default_cache_dir)
     };
-    Ok(Arc::new(WasmRuntime::new(cache)?))
+    let mut rt = WasmRuntime::new(cache)?;
+    rt.overrides = Overrides::parse(&args.set)?;
+    Ok(Arc::new(rt))
 }
 
 /// Loads the modules directory; a module that cannot be loaded is reported and skipped.
@@ -129,6 +132,11 @@ fn load_modules(
     let set = modules::load_dir(rt, &dir)?;
     for (path, why) in &set.refused {
         eprintln!("sandpiper: module {} not loaded: {why}", path.display());
+    }
+    for m in rt.overrides.modules() {
+        if !set.loaded.iter().any(|l| l.manifest.name == m) {
+            eprintln!("sandpiper: warning: --set {m}.*: no module {m} is loaded");
+        }
     }
     Ok(Some((set, dir)))
 }

@@ -4,7 +4,8 @@
 Each case's traces are read in order (-r ... -r ...) with the case's options
 (-C for ignore_checksums, -f for a BPF filter, also for a redef of Zeek's
 PacketFilter::restricted_filter or default_capture_filter, --conn-key vlan-five-tuple for
-Zeek's VLAN-aware connection key) into RUN_DIR/<case-id>/, then
+Zeek's VLAN-aware connection key, --set MODULE.OPTION=VALUE for a redef of a module option
+a module's manifest offers, e.g. SSH::max_packet_length) into RUN_DIR/<case-id>/, then
 ../shared/tools/zeek_compare.py scores RUN_DIR against the baselines.
 
     python3 tests/corpus/run.py --bin target/release/sandpiper \\
@@ -23,7 +24,36 @@ import subprocess
 import sys
 
 
-def case_command(binary, base, case, out_dir, extra=()):
+def module_options(modules_dir):
+    """The options each module's manifest offers: {module: {option names}}."""
+    import tomllib
+    opts = {}
+    if os.path.isdir(modules_dir):
+        for f in os.listdir(modules_dir):
+            if f.endswith(".toml"):
+                with open(os.path.join(modules_dir, f), "rb") as fh:
+                    try:
+                        m = tomllib.load(fh)
+                    except tomllib.TOMLDecodeError:
+                        continue
+                opts[m.get("name", f[:-5])] = set(m.get("options", {}))
+    return opts
+
+
+def option_settings(case, options):
+    """--set for the case's redefs of Zeek module options our modules have (SSH::x -> ssh.x)."""
+    out = []
+    for r in case.get("redefs", []):
+        module, _, name = r["name"].partition("::")
+        if r["op"] != "=" or not name or name not in options.get(module.lower(), ()):
+            continue
+        value = r["value"].strip().strip('"')
+        value = {"T": "true", "F": "false"}.get(value, value)
+        out += ["--set", f"{module.lower()}.{name}={value}"]
+    return out
+
+
+def case_command(binary, base, case, out_dir, extra=(), options=None):
     cmd = [binary, "-q", "--seed", "1", "--logdir", out_dir, *extra]
     for t in case["traces"]:
         cmd += ["-r", os.path.join(base, t["path"])]
@@ -44,14 +74,15 @@ def case_command(binary, base, case, out_dir, extra=()):
             r["name"] == "ConnKey::factory" and r["value"].endswith("CONNKEY_VLAN_FIVETUPLE")
             for r in case.get("redefs", [])):
         cmd += ["--conn-key", "vlan-five-tuple"]
+    cmd += option_settings(case, options or {})
     return cmd
 
 
-def run_case(binary, base, case, run_dir, extra=()):
+def run_case(binary, base, case, run_dir, extra=(), options=None):
     out_dir = os.path.join(run_dir, case["id"])
     shutil.rmtree(out_dir, ignore_errors=True)
     os.makedirs(out_dir)
-    cmd = case_command(binary, base, case, out_dir, extra)
+    cmd = case_command(binary, base, case, out_dir, extra, options)
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     return case["id"], p.returncode, p.stderr.strip()
 
@@ -90,10 +121,16 @@ def main():
         and (a.all_cases or any(b["log"] in wanted for b in c["baselines"]))
     ]
     extra = shlex.split(a.sandpiper_args)
+    # Zeek's redefs of module options become --set for the modules that have them.
+    modules_dir = next((extra[i + 1] for i, x in enumerate(extra[:-1]) if x == "--modules"),
+                       os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(a.bin))),
+                                    "modules"))
+    options = module_options(modules_dir)
     os.makedirs(a.run_dir, exist_ok=True)
     failures = []
     with concurrent.futures.ThreadPoolExecutor(max_workers=a.jobs) as pool:
-        for cid, rc, err in pool.map(lambda c: run_case(a.bin, base, c, a.run_dir, extra), cases):
+        for cid, rc, err in pool.map(
+                lambda c: run_case(a.bin, base, c, a.run_dir, extra, options), cases):
             if rc != 0:
                 failures.append((cid, rc, err))
     for cid, rc, err in failures:

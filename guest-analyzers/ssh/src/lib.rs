@@ -25,6 +25,15 @@ struct Ssh {
     session: Session,
 }
 
+/// The limits of the module's options (its environment, see module.toml), read once.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+fn limits() -> session::Limits {
+    static LIMITS: std::sync::OnceLock<session::Limits> = std::sync::OnceLock::new();
+    LIMITS
+        .get_or_init(|| session::Limits::from_options(|name| std::env::var(name).ok()))
+        .clone()
+}
+
 /// The ssh stream, created once per instance and shared by its sessions.
 static STREAM: sandpiper_sdk::SharedStream = sandpiper_sdk::SharedStream::new();
 
@@ -73,7 +82,7 @@ impl Analyzer for Ssh {
     fn new(conn: ConnInfo) -> Self {
         // Picked up mid-stream: no SYN and no SYN-ACK in the history so far.
         let partial = !conn.history.contains(['S', 'H', 'h']);
-        let session = Session::new(conn.local_orig, conn.local_resp, partial);
+        let session = Session::with_limits(conn.local_orig, conn.local_resp, partial, limits());
         Ssh { conn, session }
     }
 

@@ -20,12 +20,60 @@ use crate::parser::{self, msg};
 const MAX_LINE: usize = 4096;
 /// Lines a server may send before its identification (RFC 4253 section 4.2).
 const MAX_PRE_BANNER_LINES: u32 = 64;
-/// Zeek's `SSH::max_packet_length` and `SSH::max_string_length`: larger cleartext packets or
-/// strings are a weird and end the analysis (RFC 4253 asks for packets up to 35,000 bytes).
-pub const MAX_PACKET_LENGTH: u32 = 256 * 1024;
-pub const MAX_STRING_LENGTH: usize = 64 * 1024;
-/// Zeek's `SSH::max_kexinit_*`: names per KEXINIT list.
-pub const MAX_KEXINIT_NAMES: usize = 1024;
+/// Longest cleartext packet buffered whatever the options say (RFC 4253 asks for 35,000).
+pub const MAX_PACKET_BUFFER: u32 = 256 * 1024;
+
+/// Zeek's `SSH::max_packet_length`, `max_string_length` and `max_kexinit_*` (module options,
+/// see module.toml): a larger cleartext packet, a longer KEXINIT name-list, or more names in
+/// one are a weird each, and the analysis ends after that packet. 0: no limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    pub max_packet_length: u64,
+    pub max_string_length: u64,
+    /// Names per KEXINIT list, by [`KEXINIT_KINDS`].
+    pub max_kexinit: [u64; 6],
+}
+
+/// The kinds of KEXINIT list, as Zeek names their options (`max_kexinit_<kind>`) and weirds.
+pub const KEXINIT_KINDS: [&str; 6] = [
+    "kex_algorithms",
+    "hostkey_algorithms",
+    "encryption_algorithms",
+    "mac_algorithms",
+    "compression_algorithms",
+    "languages",
+];
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_packet_length: u64::from(MAX_PACKET_BUFFER),
+            max_string_length: 65_536,
+            max_kexinit: [1024; 6],
+        }
+    }
+}
+
+impl Limits {
+    /// The limits with the options `option` finds (by Zeek's names) in place of the defaults;
+    /// an option that is not a number keeps the default.
+    pub fn from_options(option: impl Fn(&str) -> Option<String>) -> Self {
+        let mut l = Limits::default();
+        let num =
+            |name: &str, default: u64| option(name).and_then(|v| v.parse().ok()).unwrap_or(default);
+        l.max_packet_length = num("max_packet_length", l.max_packet_length);
+        l.max_string_length = num("max_string_length", l.max_string_length);
+        for (i, kind) in KEXINIT_KINDS.iter().enumerate() {
+            l.max_kexinit[i] = num(&format!("max_kexinit_{kind}"), l.max_kexinit[i]);
+        }
+        l
+    }
+}
+
+/// Whether `n` is over `limit` (0: no limit).
+fn over(n: u64, limit: u64) -> bool {
+    limit != 0 && n > limit
+}
 /// Compression Zeek cannot see through: the authentication outcome is not inferred.
 const COMPRESSION: [&str; 2] = ["zlib", "zlib@openssh.com"];
 
@@ -213,12 +261,20 @@ pub struct Session {
     /// A content gap, or a violation: nothing more is analysed.
     stopped: bool,
     confirmed: bool,
+    limits: Limits,
+    /// A limit was exceeded: the violation comes once the packet has been looked at.
+    exceeded: bool,
 }
 
 impl Session {
     /// `partial`: the connection was picked up after its start (no SYN or SYN-ACK seen);
     /// Zeek's analyzer does not parse those, and neither does this one.
     pub fn new(local_orig: bool, local_resp: bool, partial: bool) -> Self {
+        Self::with_limits(local_orig, local_resp, partial, Limits::default())
+    }
+
+    /// [`Session::new`] with the module options' limits.
+    pub fn with_limits(local_orig: bool, local_resp: bool, partial: bool, limits: Limits) -> Self {
         let direction = match (local_orig, local_resp) {
             (true, false) => Some("OUTBOUND"),
             (false, true) => Some("INBOUND"),
@@ -237,6 +293,8 @@ impl Session {
             logged: false,
             stopped: partial,
             confirmed: false,
+            limits,
+            exceeded: false,
         }
     }
 
@@ -386,11 +444,10 @@ impl Session {
     fn packet(&mut self, is_orig: bool, buf: &[u8], now: f64, fx: &mut Effects) -> Option<usize> {
         let d = usize::from(!is_orig);
         let len = u32::from_be_bytes(buf.get(..4)?.try_into().ok()?);
-        if len > MAX_PACKET_LENGTH {
-            fx.weirds.push((
-                "SSH_max_packet_length_exceeded".into(),
-                format!("{len} > {MAX_PACKET_LENGTH}"),
-            ));
+        if len > MAX_PACKET_BUFFER {
+            // More than is ever buffered: not SSH, or not worth following.
+            let limit = self.limits.max_packet_length;
+            self.exceeds("max_packet_length", u64::from(len), limit, fx);
             self.violate("SSH packet too long", &buf[..buf.len().min(40)], fx);
             return None;
         }
@@ -398,11 +455,18 @@ impl Session {
             Proto::V2 => {
                 let size = 4 + len as usize;
                 let packet = buf.get(..size)?;
+                let limit = self.limits.max_packet_length;
+                if over(u64::from(len), limit) {
+                    self.exceeds("max_packet_length", u64::from(len), limit, fx);
+                }
                 match parser::ssh2_packet(packet) {
                     Ok((_, (msg_type, payload))) => {
                         self.ssh2_message(is_orig, msg_type, payload, now, fx)
                     }
                     Err(_) => self.violate("malformed SSH packet", packet, fx),
+                }
+                if self.exceeded {
+                    self.violate("SSH limit exceeded", &packet[..packet.len().min(40)], fx);
                 }
                 Some(size)
             }
@@ -420,7 +484,7 @@ impl Session {
             // The peer's identification has not been seen (or the sides disagree): keep the
             // bytes, bounded; a one-sided capture is logged with what is known.
             _ => {
-                if buf.len() > MAX_PACKET_LENGTH as usize + 4 {
+                if buf.len() > MAX_PACKET_BUFFER as usize + 4 {
                     self.stopped = true;
                 }
                 None
@@ -439,7 +503,7 @@ impl Session {
         let d = usize::from(!is_orig);
         match msg_type {
             msg::KEXINIT => match parser::kexinit(payload) {
-                Ok((_, k)) => self.kexinit(!is_orig, &k, payload, fx),
+                Ok((_, k)) => self.kexinit(!is_orig, &k, fx),
                 Err(_) => self.violate("malformed SSH KEXINIT", payload, fx),
             },
             msg::NEWKEYS => {
@@ -473,35 +537,29 @@ impl Session {
 
     /// A KEXINIT: the sender's capabilities; with both sides', the negotiated algorithms
     /// (Zeek's `ssh_capabilities` handler).
-    fn kexinit(
-        &mut self,
-        is_server: bool,
-        k: &parser::KexInit<'_>,
-        payload: &[u8],
-        fx: &mut Effects,
-    ) {
-        for (what, list) in k.lists() {
-            if list.len() > MAX_STRING_LENGTH {
-                fx.weirds.push((
-                    "SSH_max_string_length_exceeded".into(),
-                    format!("{} > {MAX_STRING_LENGTH}", list.len()),
-                ));
-                self.violate("SSH string too long", &payload[..payload.len().min(40)], fx);
-                return;
+    fn kexinit(&mut self, is_server: bool, k: &parser::KexInit<'_>, fx: &mut Effects) {
+        // Zeek's limits: the first name-list over the string length, and per kind of list
+        // the first (client-to-server, then server-to-client) with too many names.
+        let lists = k.lists();
+        let long = lists.iter().map(|(_, l)| l.len() as u64);
+        if let Some(len) = long
+            .clone()
+            .find(|&n| over(n, self.limits.max_string_length))
+        {
+            self.exceeds("max_string_length", len, self.limits.max_string_length, fx);
+        }
+        for (i, kind) in KEXINIT_KINDS.iter().enumerate() {
+            let limit = self.limits.max_kexinit[i];
+            let counts = lists
+                .iter()
+                .filter(|(what, _)| what == kind)
+                .map(|(_, l)| parser::names(l).count() as u64);
+            if let Some(n) = counts.clone().find(|&n| over(n, limit)) {
+                self.exceeds(&format!("max_kexinit_{kind}"), n, limit, fx);
             }
-            let n = parser::names(list).count();
-            if n > MAX_KEXINIT_NAMES {
-                fx.weirds.push((
-                    format!("SSH_max_kexinit_{what}_exceeded"),
-                    format!("{n} > {MAX_KEXINIT_NAMES}"),
-                ));
-                self.violate(
-                    "too many SSH KEXINIT algorithms",
-                    &payload[..payload.len().min(40)],
-                    fx,
-                );
-                return;
-            }
+        }
+        if self.exceeded {
+            return;
         }
         let list = |l: &[u8]| -> Vec<String> {
             parser::names(l)
@@ -610,6 +668,14 @@ impl Session {
                 .push((now, SshEvent::AuthResult(true, info.auth_attempts)));
             fx.rows.push(info.clone());
         }
+    }
+
+    /// Zeek's weird for a limit (`SSH_<option>_exceeded`, "N > limit"); the violation follows
+    /// once the packet has been looked at.
+    fn exceeds(&mut self, option: &str, n: u64, limit: u64, fx: &mut Effects) {
+        self.exceeded = true;
+        fx.weirds
+            .push((format!("SSH_{option}_exceeded"), format!("{n} > {limit}")));
     }
 
     fn violate(&mut self, reason: &str, data: &[u8], fx: &mut Effects) {

@@ -239,11 +239,53 @@ fn decode_80211(f: &[u8]) -> Result<LinkFrame<'_>, LinkError> {
         }
     }
     let rest = f.get(h..).ok_or("truncated_802_11_header")?;
+    Ok(llc_snap(rest))
+}
+
+/// An 802.2 LLC/SNAP-framed payload (802.11 data, an A-MSDU subframe's MSDU).
+fn llc_snap(rest: &[u8]) -> LinkFrame<'_> {
     if rest.len() >= 8 && rest[0] == 0xaa && rest[1] == 0xaa && rest[2] == 0x03 {
         let ethertype = u16::from_be_bytes([rest[6], rest[7]]);
-        return Ok(by_ethertype(ethertype, &rest[8..], None, None));
+        return by_ethertype(ethertype, &rest[8..], None, None);
     }
-    Ok(l3(L3Kind::Other, rest))
+    l3(L3Kind::Other, rest)
+}
+
+/// The A-MSDU of an 802.11 QoS data frame whose QoS control says one is present: the
+/// aggregated subframes, each an MSDU of its own (Zeek analyses each as a packet). `None`
+/// for any other frame.
+pub fn ieee80211_amsdu(f: &[u8]) -> Option<&[u8]> {
+    let (fc0, fc1) = (*f.first()?, *f.get(1)?);
+    // A data frame with QoS (subtype bit 3), not protected.
+    if (fc0 >> 2) & 0x3 != 2 || fc0 & 0x80 == 0 || fc1 & 0x40 != 0 {
+        return None;
+    }
+    let qos = if fc1 & 0x03 == 0x03 { 30 } else { 24 };
+    let amsdu_present = f.get(qos)? & 0x80 != 0;
+    let h = qos + 2 + if fc1 & 0x80 != 0 { 4 } else { 0 };
+    amsdu_present.then(|| f.get(h..)).flatten()
+}
+
+/// The subframes of an A-MSDU (IEEE 802.11-2020 9.3.2.2.2): destination and source address,
+/// a big-endian length, the MSDU, and padding to a multiple of four bytes before the next.
+/// Each MSDU is decoded as LLC/SNAP; a cut subframe ends the iteration with its weird.
+pub fn amsdu_subframes(body: &[u8]) -> impl Iterator<Item = Result<LinkFrame<'_>, LinkError>> {
+    let mut rest = Some(body);
+    std::iter::from_fn(move || {
+        let b = rest.take().filter(|b| !b.is_empty())?;
+        let Some(len) = b
+            .get(12..14)
+            .map(|l| u16::from_be_bytes([l[0], l[1]]) as usize)
+        else {
+            return Some(Err("truncated_802_11_amsdu"));
+        };
+        let Some(msdu) = b.get(14..14 + len) else {
+            return Some(Err("truncated_802_11_amsdu"));
+        };
+        let next = (14 + len).div_ceil(4) * 4;
+        rest = b.get(next..);
+        Some(Ok(llc_snap(msdu)))
+    })
 }
 
 /// PPP in HDLC-like framing (address 0xff, control 0x03) or bare protocol field.
@@ -485,6 +527,37 @@ mod tests {
         assert_eq!(d.kind, L3Kind::Ipv4);
         assert_eq!(d.l3, &[0x45]);
         assert!(decode_link(linktype::IEEE802_11_RADIOTAP, &[0, 0, 64, 0]).is_err());
+    }
+
+    #[test]
+    fn an_amsdu_gives_each_subframe() {
+        // QoS data from the DS, QoS control with "A-MSDU present".
+        let mut f = vec![0x88, 0x02];
+        f.extend_from_slice(&[0u8; 22]);
+        f.extend_from_slice(&[0x80, 0x00]);
+        let subframe = |ip: &[u8]| {
+            let mut s = vec![0u8; 12]; // destination and source
+            s.extend_from_slice(&((8 + ip.len()) as u16).to_be_bytes());
+            s.extend_from_slice(&[0xaa, 0xaa, 0x03, 0, 0, 0, 0x08, 0x00]);
+            s.extend_from_slice(ip);
+            s
+        };
+        let mut body = subframe(&[0x45, 1, 2]); // 25 bytes: 3 of padding follow
+        body.extend_from_slice(&[0, 0, 0]);
+        body.extend(subframe(&[0x45, 9]));
+        f.extend_from_slice(&body);
+        let amsdu = ieee80211_amsdu(&f).expect("an A-MSDU");
+        let frames: Vec<_> = amsdu_subframes(amsdu).map(|r| r.unwrap().l3).collect();
+        assert_eq!(frames, [&[0x45, 1, 2][..], &[0x45, 9][..]]);
+        // A cut subframe ends with a weird.
+        let cut: Vec<_> = amsdu_subframes(&amsdu[..amsdu.len() - 1]).collect();
+        assert_eq!(cut.len(), 2);
+        assert!(cut[1].is_err());
+        // Without the A-MSDU bit, or not QoS data: no aggregate.
+        let mut plain = f.clone();
+        plain[24] = 0;
+        assert!(ieee80211_amsdu(&plain).is_none());
+        assert!(ieee80211_amsdu(&[0x08, 0x02]).is_none());
     }
 
     #[test]

@@ -12,7 +12,7 @@ pub mod tunnel;
 use etherparse::{TcpSlice, UdpSlice};
 
 pub use ip::{FragInfo, IpPacket};
-pub use link::{decode_link, linktype, L3Kind, LinkFrame};
+pub use link::{amsdu_subframes, decode_link, ieee80211_amsdu, linktype, L3Kind, LinkFrame};
 
 /// TCP flag bits as in the header.
 pub mod tcp_flags {

@@ -11,6 +11,8 @@ pub enum Inner<'a> {
     Ip(&'a [u8]),
     /// A PPP frame (PPTP's enhanced GRE).
     Ppp(&'a [u8]),
+    /// An IEEE 802.11 frame (Aruba's GRE tunnels from access points to controllers).
+    Ieee80211(&'a [u8]),
 }
 
 /// UDP tunnel protocols, by the port Zeek registers them on.
@@ -152,6 +154,9 @@ pub fn gre(p: &[u8]) -> Result<Inner<'_>, &'static str> {
             }
             Ok(Inner::Ethernet(&rest[h..]))
         }
+        // Aruba access points tunnel 802.11 frames to their controller in GRE with these
+        // protocol numbers, as Zeek's GRE analyzer knows.
+        0x8200..=0x8240 => Ok(Inner::Ieee80211(rest)),
         _ => Err("unknown_gre_protocol"),
     }
 }
@@ -276,6 +281,12 @@ mod tests {
         assert_eq!(gre(&p).unwrap(), Inner::Ethernet(&[0xbb]));
         assert!(gre(&[0x80, 0, 0x08]).is_err());
         assert!(gre(&[0x80, 0, 0x08, 0x00]).is_err());
+        // Aruba: 802.11 inside.
+        assert_eq!(
+            gre(&[0, 0, 0x82, 0x40, 0x88]).unwrap(),
+            Inner::Ieee80211(&[0x88])
+        );
+        assert!(gre(&[0, 0, 0x82, 0x41, 0x88]).is_err());
     }
 
     #[test]

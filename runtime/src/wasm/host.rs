@@ -181,10 +181,13 @@ impl HostState {
         streams: Arc<StreamRegistry>,
         memory_bytes: usize,
         inherit_stderr: bool,
+        options: &[(String, String)],
     ) -> Self {
         let mut b = WasiCtx::builder();
-        // Deny by default: no arguments, environment, preopened directories, network or stdin.
-        // Clocks and randomness stay (Rust's HashMap seeds itself from wasi:random).
+        // Deny by default: no arguments, preopened directories, network or stdin, and no
+        // environment but the module's own options (`wasm::options`). Clocks and randomness
+        // stay (Rust's HashMap seeds itself from wasi:random).
+        b.envs(options);
         let stderr = if inherit_stderr {
             b.inherit_stderr();
             None

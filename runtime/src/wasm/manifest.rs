@@ -247,6 +247,9 @@ pub struct Manifest {
     pub limits: Limits,
     pub analyzer: Option<AnalyzerSection>,
     pub handler: Option<HandlerSection>,
+    /// The module's options and their defaults (see `wasm::options`).
+    #[serde(default)]
+    pub options: toml::Table,
 }
 
 impl Manifest {
@@ -266,6 +269,7 @@ impl Manifest {
         }
         semver::Version::parse(&self.version)
             .map_err(|e| format!("version {:?} is not semver: {e}", self.version))?;
+        super::options::validate(&self.options)?;
         let l = &self.limits;
         if l.memory_mb == 0 || l.memory_mb > MAX_MEMORY_MB {
             return Err(format!(

@@ -31,6 +31,7 @@ pub mod modules;
 pub mod monitor;
 pub mod mutes;
 pub mod notices;
+pub mod options;
 mod packed_wit;
 pub mod reload;
 pub mod runtime;

@@ -102,5 +102,12 @@ pub fn details(m: &LoadedModule) -> String {
     if let Some(h) = &d.handler {
         s.push_str(&format!("  events: {}\n", h.events.join(", ")));
     }
+    if !d.options.is_empty() {
+        let opts: Vec<_> = super::options::environment(&d.options)
+            .into_iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        s.push_str(&format!("  options: {}\n", opts.join(", ")));
+    }
     s
 }

@@ -37,6 +37,9 @@ pub struct WasmRuntime {
     ticker: Option<(Arc<AtomicBool>, JoinHandle<()>)>,
     /// Whether the pooling allocator is in use (it needs a large virtual address space).
     pub pooling: bool,
+    /// `--set` values for the modules' options, applied to every manifest loaded (reloads
+    /// too).
+    pub overrides: super::options::Overrides,
 }
 
 /// Which limits the engine enforces; the monitor always enforces both.
@@ -119,6 +122,7 @@ impl WasmRuntime {
             streams: Arc::new(StreamRegistry::default()),
             ticker: Some((stop, ticker)),
             pooling,
+            overrides: Default::default(),
         })
     }
 
@@ -219,8 +223,10 @@ impl WasmRuntime {
         }
         let manifest_text = std::fs::read_to_string(&manifest_path)
             .map_err(|e| format!("{}: {e}", manifest_path.display()))?;
-        let manifest = Manifest::parse(&manifest_text)
+        let mut manifest = Manifest::parse(&manifest_text)
             .map_err(|e| format!("{}: {e}", manifest_path.display()))?;
+        self.overrides
+            .apply(&manifest.name, &mut manifest.options)?;
         let (component, hash, cached) = self.component(wasm_path)?;
         // Of the component loaded and the manifest read: if either file changes meanwhile, the
         // next rescan sees a difference.
@@ -435,6 +441,7 @@ impl LoadedModule {
             rt.streams.clone(),
             (l.memory_mb as usize) << 20,
             self.manifest.capabilities.contains(&Capability::Stderr),
+            &super::options::environment(&self.manifest.options),
         );
         let mut store = Store::new(&rt.engine, state);
         store.limiter(|s| &mut s.limiter);

@@ -221,12 +221,58 @@ fn oversized_packets_and_lines_are_refused() {
     let mut s = Session::new(false, false, false);
     s.deliver(false, b"SSH-2.0-a\r\n", T);
     s.deliver(true, b"SSH-2.0-b\r\n", T);
-    let fx = s.deliver(true, &(MAX_PACKET_LENGTH + 1).to_be_bytes(), T);
+    let fx = s.deliver(true, &(MAX_PACKET_BUFFER + 1).to_be_bytes(), T);
     assert_eq!(fx.weirds[0].0, "SSH_max_packet_length_exceeded");
     assert!(fx.violation.is_some());
     let mut l = Session::new(false, false, false);
     let fx = l.deliver(true, &vec![b'S'; MAX_LINE + 1], T);
     assert!(fx.violation.is_some());
+}
+
+#[test]
+fn limits_as_options_give_zeeks_weirds_then_a_violation() {
+    let limits = Limits::from_options(|name| match name {
+        "max_packet_length" => Some("60".into()),
+        "max_string_length" => Some("20".into()),
+        "max_kexinit_mac_algorithms" => Some("1".into()),
+        _ => None,
+    });
+    assert_eq!(limits.max_kexinit[0], 1024);
+    let mut s = Session::with_limits(false, false, false, limits);
+    s.deliver(false, b"SSH-2.0-a\r\n", T);
+    s.deliver(true, b"SSH-2.0-b\r\n", T);
+    let k = kexinit(
+        "curve25519-sha256,curve25519-sha256@libssh.org",
+        "x",
+        "y",
+        "m1,m2",
+        "none",
+    );
+    let len = u32::from_be_bytes(k[..4].try_into().unwrap());
+    let fx = s.deliver(true, &k, T);
+    let weirds: Vec<_> = fx
+        .weirds
+        .iter()
+        .map(|(n, a)| (n.as_str(), a.as_str()))
+        .collect();
+    assert_eq!(
+        weirds,
+        [
+            (
+                "SSH_max_packet_length_exceeded",
+                format!("{len} > 60").as_str()
+            ),
+            ("SSH_max_string_length_exceeded", "46 > 20"),
+            ("SSH_max_kexinit_mac_algorithms_exceeded", "2 > 1"),
+        ]
+    );
+    assert!(fx.violation.is_some());
+    // 0 is no limit.
+    let none = Limits::from_options(|_| Some("0".into()));
+    let mut s = Session::with_limits(false, false, false, none);
+    s.deliver(false, b"SSH-2.0-a\r\n", T);
+    s.deliver(true, b"SSH-2.0-b\r\n", T);
+    assert_eq!(s.deliver(true, &k, T), Effects::default());
 }
 
 #[test]
