@@ -362,6 +362,38 @@ fn the_vlan_aware_key_tells_vlans_apart() {
     check_tsv(&read(&vlan.path().join("conn.log")), "conn");
 }
 
+/// Zeek's likely_server_ports decide who is the originator of a connection first seen from
+/// the server. Here a SYN-ACK from port 443 whose header options were cut: with Zeek's
+/// default scripts 443 is a server port (flipped, history "^"); with only the tunnel ports,
+/// as in a bare Zeek run (core.vntag-in-vlan), it is not.
+#[test]
+fn likely_server_ports_decide_the_originator() {
+    let t = trace("vntag_vlan_sandwich_clean.pcap");
+    let first = |extra: &[&str]| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args: Vec<&std::ffi::OsStr> = vec!["-C".as_ref(), "-r".as_ref(), t.as_os_str()];
+        args.extend(extra.iter().map(|a| std::ffi::OsStr::new(*a)));
+        analyse(dir.path(), &args);
+        let rows = common::tsv_rows(&dir.path().join("conn.log"));
+        assert_eq!(rows.len(), 1);
+        (rows[0]["id.orig_p"].clone(), rows[0]["history"].clone())
+    };
+    assert_eq!(first(&[]), ("56960".to_string(), "^".to_string()));
+    let tunnels = ["--likely-server-ports", "4789/udp,6081/udp"];
+    assert_eq!(first(&tunnels), ("443".to_string(), "-".to_string()));
+    let dir = tempfile::tempdir().unwrap();
+    error_run(
+        dir.path(),
+        &[
+            "--likely-server-ports".as_ref(),
+            "443".as_ref(),
+            "-r".as_ref(),
+            t.as_os_str(),
+        ],
+        "--likely-server-ports",
+    );
+}
+
 fn error_run(dir: &Path, args: &[&std::ffi::OsStr], what: &str) {
     let mut all: Vec<&std::ffi::OsStr> = vec!["--logdir".as_ref(), dir.as_os_str()];
     all.extend_from_slice(args);

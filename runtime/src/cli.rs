@@ -82,6 +82,16 @@ pub struct Args {
     #[arg(long = "conn-key", value_name = "KEY", value_enum, default_value_t = ConnKeyArg::FiveTuple)]
     pub conn_key: ConnKeyArg,
 
+    /// Zeek's likely_server_ports: a connection first seen from one of these ports (without a
+    /// clean SYN) is flipped so the server is the responder. zeek: the ports Zeek's default
+    /// scripts register; none; or a list in Zeek's notation, e.g. 22/tcp,53/udp.
+    #[arg(
+        long = "likely-server-ports",
+        value_name = "PORTS",
+        default_value = "zeek"
+    )]
+    pub likely_server_ports: String,
+
     /// Sets a module option, MODULE.OPTION=VALUE (repeat for several), as Zeek's redef of a
     /// script option: e.g. ssh.max_packet_length=1000. Options and defaults: the module's
     /// manifest ([options]) and README; `sandpiper module check` shows them.

@@ -38,6 +38,9 @@ pub struct EngineConfig {
     /// Zeek's VLAN-aware connection key: VLAN IDs tell connections apart, and conn.log gets
     /// Zeek's `id.ctx.vlan` and `id.ctx.inner_vlan` columns.
     pub vlan_in_key: bool,
+    /// Zeek's `likely_server_ports`: a connection first seen from one of these (without a
+    /// clean SYN) is flipped so the server is the responder.
+    pub server_ports: ServerPorts,
 }
 
 impl Default for EngineConfig {
@@ -52,6 +55,7 @@ impl Default for EngineConfig {
             max_flows: 1_000_000,
             frag_max_bytes: 64 << 20,
             vlan_in_key: false,
+            server_ports: ServerPorts::default(),
         }
     }
 }
@@ -344,7 +348,7 @@ impl Engine {
                     vlan_in_key: cfg.vlan_in_key,
                 },
                 UidGen::new(cfg.seed),
-                ServerPorts::default(),
+                cfg.server_ports,
             ),
             frags: FragPool::new(cfg.frag_max_bytes, FRAG_MAX_DATAGRAMS, FRAG_TIMEOUT_US),
             logs: Logs::new(

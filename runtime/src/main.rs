@@ -14,6 +14,7 @@ use sandpiper::capture::{self, EndReason, PacketHandler};
 use sandpiper::cli::{Args, Command, CtlAction, ModuleCommand};
 use sandpiper::ctl::{self, CtlServer};
 use sandpiper::engine::{Engine, EngineConfig};
+use sandpiper::flow::ports::ServerPorts;
 use sandpiper::log::config::{parse_interval, LogConfig};
 use sandpiper::log::manager::{FormatProvider, LogManager};
 use sandpiper::scaffold::{self, Template};
@@ -269,6 +270,8 @@ fn run(args: Args) -> Result<(), String> {
         seed: args.seed,
         max_flows: args.max_flows,
         vlan_in_key: args.conn_key == sandpiper::cli::ConnKeyArg::VlanFiveTuple,
+        server_ports: ServerPorts::parse(&args.likely_server_ports)
+            .map_err(|e| format!("--likely-server-ports {e}"))?,
         ..EngineConfig::default()
     });
 

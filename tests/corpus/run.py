@@ -5,7 +5,8 @@ Each case's traces are read in order (-r ... -r ...) with the case's options
 (-C for ignore_checksums, -f for a BPF filter, also for a redef of Zeek's
 PacketFilter::restricted_filter or default_capture_filter, --conn-key vlan-five-tuple for
 Zeek's VLAN-aware connection key, --set MODULE.OPTION=VALUE for a redef of a module option
-a module's manifest offers, e.g. SSH::max_packet_length) into RUN_DIR/<case-id>/, then
+a module's manifest offers, e.g. SSH::max_packet_length, and --likely-server-ports for a
+bare run that loads no protocol script) into RUN_DIR/<case-id>/, then
 ../shared/tools/zeek_compare.py scores RUN_DIR against the baselines.
 
     python3 tests/corpus/run.py --bin target/release/sandpiper \\
@@ -53,6 +54,11 @@ def option_settings(case, options):
     return out
 
 
+# The UDP ports Zeek's tunnel packet analyzers (loaded even by zeek -b) add to
+# likely_server_ports: AYIYA, Teredo, GTPv1 (user and control), VXLAN, Geneve.
+TUNNEL_PORTS = "5072/udp,3544/udp,2152/udp,2123/udp,4789/udp,6081/udp"
+
+
 def case_command(binary, base, case, out_dir, extra=(), options=None):
     cmd = [binary, "-q", "--seed", "1", "--logdir", out_dir, *extra]
     for t in case["traces"]:
@@ -75,6 +81,13 @@ def case_command(binary, base, case, out_dir, extra=(), options=None):
             for r in case.get("redefs", [])):
         cmd += ["--conn-key", "vlan-five-tuple"]
     cmd += option_settings(case, options or {})
+    # Zeek's likely_server_ports come from the scripts loaded. A bare run (zeek -b) that loads
+    # no protocol script has only the tunnel packet analyzers' ports.
+    bare_only = {"base/protocols/conn", "base/frameworks/tunnels", "base/frameworks/notice/weird",
+                 "frameworks/conn_key/vlan_fivetuple"}
+    if case.get("bare") and all(l in bare_only or l.startswith("protocols/conn/")
+                                for l in case.get("loads", [])):
+        cmd += ["--likely-server-ports", TUNNEL_PORTS]
     return cmd
 
 

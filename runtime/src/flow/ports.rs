@@ -25,10 +25,7 @@ pub struct ServerPorts {
 
 impl Default for ServerPorts {
     fn default() -> Self {
-        let mut p = ServerPorts {
-            tcp: Box::new([0; 1024]),
-            udp: Box::new([0; 1024]),
-        };
+        let mut p = ServerPorts::none();
         for &port in TCP {
             p.add_tcp(port);
         }
@@ -39,7 +36,49 @@ impl Default for ServerPorts {
     }
 }
 
+impl std::fmt::Debug for ServerPorts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let count = |b: &[u64; 1024]| b.iter().map(|w| w.count_ones()).sum::<u32>();
+        write!(
+            f,
+            "ServerPorts {{ tcp: {} ports, udp: {} ports }}",
+            count(&self.tcp),
+            count(&self.udp)
+        )
+    }
+}
+
 impl ServerPorts {
+    /// No likely server ports at all.
+    pub fn none() -> Self {
+        ServerPorts {
+            tcp: Box::new([0; 1024]),
+            udp: Box::new([0; 1024]),
+        }
+    }
+
+    /// Parses `--likely-server-ports`: `zeek` (the ports Zeek's default scripts register),
+    /// `none`, or a comma-separated list in Zeek's port notation (`22/tcp,53/udp`).
+    pub fn parse(spec: &str) -> Result<Self, String> {
+        match spec.trim() {
+            "zeek" => return Ok(Self::default()),
+            "none" | "" => return Ok(Self::none()),
+            _ => {}
+        }
+        let mut p = Self::none();
+        for item in spec.split(',').map(str::trim) {
+            let bad = || format!("{item:?}: write PORT/tcp or PORT/udp, e.g. 22/tcp");
+            let (port, proto) = item.split_once('/').ok_or_else(bad)?;
+            let port: u16 = port.parse().map_err(|_| bad())?;
+            match proto {
+                "tcp" => p.add_tcp(port),
+                "udp" => p.add_udp(port),
+                _ => return Err(bad()),
+            }
+        }
+        Ok(p)
+    }
+
     pub fn add_tcp(&mut self, port: u16) {
         self.tcp[port as usize / 64] |= 1 << (port % 64);
     }
@@ -64,5 +103,17 @@ mod tests {
         let p = ServerPorts::default();
         assert!(p.tcp(80) && p.tcp(22) && !p.tcp(12345));
         assert!(p.udp(53) && p.udp(67) && !p.udp(68) && !p.udp(80));
+    }
+
+    #[test]
+    fn lists_as_zeek_writes_ports() {
+        let p = ServerPorts::parse("4789/udp, 8000/tcp").unwrap();
+        assert!(p.udp(4789) && p.tcp(8000) && !p.tcp(4789) && !p.tcp(80));
+        let none = ServerPorts::parse("none").unwrap();
+        assert!(!none.tcp(80) && !none.udp(53));
+        assert!(ServerPorts::parse("zeek").unwrap().tcp(80));
+        assert!(ServerPorts::parse("80").unwrap_err().contains("PORT/tcp"));
+        assert!(ServerPorts::parse("80/sctp").is_err());
+        assert!(ServerPorts::parse("99999/tcp").is_err());
     }
 }
