@@ -1,6 +1,8 @@
 //! Packet sources: pcap/pcapng files read in sequence, or a live interface (libpcap).
-//! pcapng files whose interfaces libpcap cannot mix are read by [`pcapng`].
+//! pcapng files whose interfaces libpcap cannot mix are read by [`pcapng`], and classic
+//! pcap files (once libpcap has vetted their header) by [`pcap_file`], which is faster.
 
+pub mod pcap_file;
 pub mod pcapng;
 
 use std::path::Path;
@@ -39,6 +41,8 @@ fn ts_us(h: &pcap::PacketHeader) -> i64 {
 /// An open capture file.
 pub enum CaptureFile {
     Libpcap(Capture<Offline>),
+    /// A classic pcap file read through a large buffer.
+    Pcap(Box<pcap_file::PcapFile>),
     /// A pcapng file with interfaces of different link types or snapshot lengths.
     PcapNg(Box<pcapng::NgFile>),
 }
@@ -71,6 +75,10 @@ pub fn open_file(path: &Path, filter: Option<&str>) -> Result<CaptureFile, Strin
     if let Some(f) = filter {
         cap.filter(f, true)
             .map_err(|e| format!("bad filter '{f}': {}", clean(&e.to_string())))?;
+    } else if let Some(file) = pcap_file::PcapFile::open(path, dlt)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+    {
+        return Ok(CaptureFile::Pcap(Box::new(file)));
     }
     Ok(CaptureFile::Libpcap(cap))
 }
@@ -88,6 +96,7 @@ pub fn read_file(
     let cap = match file {
         CaptureFile::Libpcap(cap) => cap,
         CaptureFile::PcapNg(ng) => return ng.read(handler, stop),
+        CaptureFile::Pcap(file) => return file.read(handler, stop),
     };
     let dlt = cap.get_datalink().0;
     loop {
