@@ -2,23 +2,45 @@
 
 use std::net::IpAddr;
 
-/// Adds `data` to a running 32-bit ones-complement accumulator, big-endian words.
+/// Adds `data` to a running ones-complement accumulator of big-endian 16-bit words.
+///
+/// The sum is taken over native-endian 64-bit words with end-around carries and
+/// byte-swapped once at the end: ones-complement addition does not depend on byte
+/// order (RFC 1071, section 2(B)), and this is about twice as fast as summing
+/// byte-swapped 32-bit halves, which matters because every packet is verified.
 #[inline]
-pub fn sum_bytes(mut acc: u64, data: &[u8]) -> u64 {
-    let (chunks, mut rest) = data.as_chunks::<8>();
-    for c in chunks {
-        // Summing 32-bit halves into a u64 defers carry folding to the end.
-        acc += u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as u64;
-        acc += u32::from_be_bytes([c[4], c[5], c[6], c[7]]) as u64;
+pub fn sum_bytes(acc: u64, data: &[u8]) -> u64 {
+    let (chunks, rest) = data.as_chunks::<8>();
+    // Four independent lanes let the adds overlap.
+    let mut lanes = [0u64; 4];
+    let mut carries = 0u64;
+    let (quads, singles) = chunks.as_chunks::<4>();
+    for q in quads {
+        for (lane, word) in lanes.iter_mut().zip(q) {
+            let (sum, carry) = lane.overflowing_add(u64::from_ne_bytes(*word));
+            *lane = sum;
+            carries += carry as u64;
+        }
     }
-    while rest.len() >= 2 {
-        acc += u16::from_be_bytes([rest[0], rest[1]]) as u64;
-        rest = &rest[2..];
+    for word in singles {
+        let (sum, carry) = lanes[0].overflowing_add(u64::from_ne_bytes(*word));
+        lanes[0] = sum;
+        carries += carry as u64;
     }
-    if let Some(&b) = rest.first() {
-        acc += (b as u64) << 8;
+    // A tail of up to 7 bytes, zero-padded: a lone last byte is the high byte of its
+    // big-endian word, which is where native order puts it before the final swap.
+    let mut tail = [0u8; 8];
+    tail[..rest.len()].copy_from_slice(rest);
+    let (sum, carry) = lanes[0].overflowing_add(u64::from_ne_bytes(tail));
+    lanes[0] = sum;
+    carries += carry as u64;
+    // Each carry out of bit 63 is worth 2^64, which is 1 modulo 0xffff.
+    let mut folded = carries;
+    for lane in lanes {
+        folded += (lane >> 32) + (lane & 0xffff_ffff);
     }
-    acc
+    let native = fold(folded);
+    acc + u16::from_be(native) as u64
 }
 
 /// Folds an accumulator to 16 bits (not yet complemented).
@@ -78,6 +100,37 @@ mod tests {
         // Example from RFC 1071 section 3: sum of these words is 0xddf2.
         let data = [0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7];
         assert_eq!(fold(sum_bytes(0, &data)), 0xddf2);
+    }
+
+    /// The byte-at-a-time definition the fast sum must agree with.
+    fn reference_sum(data: &[u8]) -> u16 {
+        let mut acc = 0u64;
+        for pair in data.chunks(2) {
+            let hi = pair[0] as u64;
+            let lo = pair.get(1).copied().unwrap_or(0) as u64;
+            acc += (hi << 8) | lo;
+        }
+        fold(acc)
+    }
+
+    #[test]
+    fn agrees_with_the_definition_at_every_length_and_alignment() {
+        // Bytes chosen so that lanes overflow and carries matter.
+        let data: Vec<u8> = (0..300u32)
+            .map(|i| (i.wrapping_mul(197) ^ 0xff) as u8)
+            .collect();
+        for start in 0..8 {
+            for end in start..data.len() {
+                let d = &data[start..end];
+                assert_eq!(fold(sum_bytes(0, d)), reference_sum(d), "{start}..{end}");
+            }
+        }
+        let ones = vec![0xffu8; 4096];
+        assert_eq!(fold(sum_bytes(0, &ones)), reference_sum(&ones));
+        assert_eq!(
+            fold(sum_bytes(0x1_2345, &[0x80, 0x01])),
+            fold(0x1_2345 + 0x8001)
+        );
     }
 
     #[test]
