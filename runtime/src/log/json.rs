@@ -2,7 +2,7 @@
 
 use std::io::{self, Write};
 
-use super::{write_micros, write_subnet, LogWriter, Schema, Value};
+use super::{write_addr, write_micros, write_subnet, LogWriter, Schema, Value};
 
 pub struct JsonWriter<W: Write> {
     out: W,
@@ -91,7 +91,11 @@ fn write_json_value(out: &mut impl Write, v: &Value<'_>) -> io::Result<()> {
         Value::Unset => out.write_all(b"null"),
         Value::Time(us) | Value::Interval(us) => write_micros(out, us),
         Value::Str(s) | Value::Enum(s) => write_json_str(out, s),
-        Value::Addr(a) => write!(out, "\"{a}\""),
+        Value::Addr(a) => {
+            out.write_all(b"\"")?;
+            write_addr(out, a)?;
+            out.write_all(b"\"")
+        }
         Value::Subnet(a, len) => {
             out.write_all(b"\"")?;
             write_subnet(out, a, len)?;

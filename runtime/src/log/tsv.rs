@@ -3,7 +3,7 @@
 use std::fmt;
 use std::io::{self, Write};
 
-use super::{write_micros, write_subnet, LogWriter, Schema, Value};
+use super::{write_addr, write_micros, write_subnet, LogWriter, Schema, Value};
 
 pub struct TsvWriter<W: Write> {
     out: W,
@@ -169,7 +169,7 @@ fn write_value(out: &mut impl Write, v: &Value<'_>, in_set: bool) -> io::Result<
         Value::Unset => out.write_all(b"-"),
         Value::Time(us) | Value::Interval(us) => write_micros(out, us),
         Value::Str(s) | Value::Enum(s) => write_escaped(out, s, in_set),
-        Value::Addr(a) => write!(out, "{a}"),
+        Value::Addr(a) => write_addr(out, a),
         Value::Subnet(a, len) => write_subnet(out, a, len),
         Value::Port(p) => out.write_all(ib.format(p).as_bytes()),
         Value::Count(c) => out.write_all(ib.format(c).as_bytes()),
