@@ -2,16 +2,27 @@
 
 use std::net::IpAddr;
 
+/// A flow's key: the five-tuple with the lower (address, port) end first, so that both
+/// directions have the same key. Addresses are IPv6 (IPv4 as v4-mapped, as Zeek keeps
+/// them) in integers, so that hashing and comparing a key is a few word operations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ConnKey {
-    a: IpAddr,
-    b: IpAddr,
-    pa: u16,
-    pb: u16,
+    a: u128,
+    b: u128,
+    /// The lower end's port in the high half, the other's in the low half.
+    ports: u32,
     proto: u8,
     /// The VLAN context with Zeek's VLAN-aware key (`ConnKey::CONNKEY_VLAN_FIVETUPLE`), see
     /// [`vlan_ctx`]; 0 with the plain five-tuple.
     ctx: u32,
+}
+
+#[inline]
+fn addr_bits(a: IpAddr) -> u128 {
+    match a {
+        IpAddr::V4(v4) => v4.to_ipv6_mapped().to_bits(),
+        IpAddr::V6(v6) => v6.to_bits(),
+    }
 }
 
 /// The outer and inner VLAN IDs packed for [`ConnKey::with_ctx`]: each present ID as itself
@@ -24,24 +35,18 @@ pub fn vlan_ctx(vlan: Option<u16>, inner_vlan: Option<u16>) -> u32 {
 impl ConnKey {
     #[inline]
     pub fn new(src: IpAddr, sport: u16, dst: IpAddr, dport: u16, proto: u8) -> Self {
-        if (src, sport) <= (dst, dport) {
-            ConnKey {
-                a: src,
-                b: dst,
-                pa: sport,
-                pb: dport,
-                proto,
-                ctx: 0,
-            }
+        let (s, d) = (addr_bits(src), addr_bits(dst));
+        let (a, b, pa, pb) = if (s, sport) <= (d, dport) {
+            (s, d, sport, dport)
         } else {
-            ConnKey {
-                a: dst,
-                b: src,
-                pa: dport,
-                pb: sport,
-                proto,
-                ctx: 0,
-            }
+            (d, s, dport, sport)
+        };
+        ConnKey {
+            a,
+            b,
+            ports: u32::from(pa) << 16 | u32::from(pb),
+            proto,
+            ctx: 0,
         }
     }
 

@@ -3,6 +3,7 @@
 
 pub mod community_id;
 pub mod history;
+pub mod index;
 pub mod key;
 pub mod ports;
 pub mod reassembly;
@@ -10,6 +11,7 @@ pub mod stream;
 pub mod table;
 pub mod tcp;
 pub mod timeouts;
+pub mod timer_wheel;
 pub mod uid;
 
 use std::net::IpAddr;

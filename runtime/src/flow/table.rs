@@ -1,19 +1,19 @@
 //! The flow table: canonical key -> connection, Zeek's timers, bounded size.
 //!
 //! Connections live in a slab (`Vec<Option<Conn>>` + free list) indexed by a
-//! hash map of canonical keys; timers are a binary heap of (time, slot,
-//! generation) entries, stale entries being skipped when popped. Nothing here
+//! hash map of canonical keys; timers are (time, slot, generation) entries in a
+//! [`TimerWheel`], stale entries being skipped when popped. Nothing here
 //! allocates per packet once the table has grown to its working size.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
 use std::net::{IpAddr, Ipv4Addr};
 
 use super::history::History;
+use super::index::FlowIndex;
 use super::key::{vlan_ctx, ConnKey};
 use super::ports::ServerPorts;
 use super::tcp::PacketEffects;
 use super::timeouts::*;
+use super::timer_wheel::{Due, TimerWheel};
 use super::uid::UidGen;
 use super::{Conn, ConnKind, Counters, DatagramConn, Proto};
 use crate::decode::{tcp_flags as F, IcmpMessage, IpPacket, TcpSegment, UdpDatagram};
@@ -56,6 +56,12 @@ struct Timer {
     kind: TimerKind,
 }
 
+impl Due for Timer {
+    fn due(&self) -> i64 {
+        self.when
+    }
+}
+
 struct Slot {
     conn: Option<Conn>,
     key: Option<ConnKey>,
@@ -63,6 +69,15 @@ struct Slot {
     inactivity: i64,
     /// Whether the session expiry timer of [`Conn::session_timeout`] runs.
     session_armed: bool,
+}
+
+/// The key of the connection in `slot`, which the index only holds while there is one.
+#[inline]
+fn slot_key(slots: &[Slot], slot: u32) -> &ConnKey {
+    slots[slot as usize]
+        .key
+        .as_ref()
+        .expect("indexed slot has a key")
 }
 
 #[derive(Debug, Clone)]
@@ -93,10 +108,10 @@ pub struct TableStats {
 }
 
 pub struct ConnTable {
-    map: HashMap<ConnKey, u32, ahash::RandomState>,
+    index: FlowIndex,
     slots: Vec<Slot>,
     free: Vec<u32>,
-    timers: BinaryHeap<Reverse<Timer>>,
+    timers: TimerWheel<Timer>,
     uids: UidGen,
     ports: ServerPorts,
     cfg: TableConfig,
@@ -130,10 +145,10 @@ pub struct PacketMeta {
 impl ConnTable {
     pub fn new(cfg: TableConfig, uids: UidGen, ports: ServerPorts) -> Self {
         ConnTable {
-            map: HashMap::with_capacity_and_hasher(1024, ahash::RandomState::new()),
+            index: FlowIndex::with_capacity(1024),
             slots: Vec::new(),
             free: Vec::new(),
-            timers: BinaryHeap::new(),
+            timers: TimerWheel::default(),
             uids,
             ports,
             cfg,
@@ -143,30 +158,26 @@ impl ConnTable {
     }
 
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.index.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.index.is_empty()
     }
 
     fn schedule(&mut self, slot: u32, when: i64, kind: TimerKind) {
         let gen = self.slots[slot as usize].gen;
-        self.timers.push(Reverse(Timer {
+        self.timers.push(Timer {
             when,
             slot,
             gen,
             kind,
-        }));
+        });
     }
 
     /// Fires every timer due at `now` (network time of the next packet).
     pub fn advance(&mut self, now: i64, sink: &mut dyn ConnSink) {
-        while let Some(Reverse(t)) = self.timers.peek().copied() {
-            if t.when > now {
-                break;
-            }
-            self.timers.pop();
+        while let Some(t) = self.timers.pop_due(now) {
             let s = &self.slots[t.slot as usize];
             if s.gen != t.gen || s.conn.is_none() {
                 continue;
@@ -221,7 +232,7 @@ impl ConnTable {
         let s = &mut self.slots[slot as usize];
         if let Some(mut conn) = s.conn.take() {
             if let Some(k) = s.key.take() {
-                self.map.remove(&k);
+                self.index.remove(&k, slot);
             }
             s.gen = s.gen.wrapping_add(1);
             sink.conn_done(&mut conn);
@@ -288,7 +299,7 @@ impl ConnTable {
         flip: bool,
         sink: &mut dyn ConnSink,
     ) -> u32 {
-        while self.map.len() >= self.cfg.max_flows.max(1) {
+        while self.index.len() >= self.cfg.max_flows.max(1) {
             self.evict_one(sink);
         }
         let mut conn = Conn {
@@ -339,7 +350,8 @@ impl ConnTable {
                 (self.slots.len() - 1) as u32
             }
         };
-        self.map.insert(key, slot);
+        let slots = &self.slots;
+        self.index.insert(&key, slot, |s| slot_key(slots, s));
         self.stats.created += 1;
         self.schedule(slot, meta.ts + inactivity, TimerKind::Inactivity);
         slot
@@ -353,6 +365,13 @@ impl ConnTable {
         } else {
             0
         }
+    }
+
+    /// The slot of the live connection with `key`.
+    #[inline]
+    fn find(&self, key: &ConnKey) -> Option<u32> {
+        let slots = &self.slots;
+        self.index.find(key, |s| slot_key(slots, s))
     }
 
     fn conn_mut(&mut self, slot: u32) -> &mut Conn {
@@ -390,7 +409,7 @@ impl ConnTable {
         sink: &mut dyn ConnSink,
     ) -> (u32, bool) {
         let key = ConnKey::new(ip.src, seg.sport, ip.dst, seg.dport, 6).with_ctx(self.ctx(meta));
-        let mut found = self.map.get(&key).copied();
+        let mut found = self.find(&key);
         if let Some(slot) = found {
             let c = self.slots[slot as usize].conn.as_ref().expect("mapped");
             if let ConnKind::Tcp(tc) = &c.kind {
@@ -552,7 +571,7 @@ impl ConnTable {
         sink: &mut dyn ConnSink,
     ) -> Option<(u32, bool)> {
         let key = ConnKey::new(ip.src, udp.sport, ip.dst, udp.dport, 17).with_ctx(self.ctx(meta));
-        let (slot, is_orig) = match self.map.get(&key).copied() {
+        let (slot, is_orig) = match self.find(&key) {
             Some(slot) => {
                 let c = self.slots[slot as usize].conn.as_ref().expect("mapped");
                 (slot, c.orig_h == ip.src && c.orig_p == udp.sport)
@@ -644,7 +663,7 @@ impl ConnTable {
         let (sport, dport) = icmp_ports(m);
         let proto = ip.proto;
         let key = ConnKey::new(ip.src, sport, ip.dst, dport, proto).with_ctx(self.ctx(meta));
-        let (slot, is_orig) = match self.map.get(&key).copied() {
+        let (slot, is_orig) = match self.find(&key) {
             Some(slot) => {
                 let c = self.slots[slot as usize].conn.as_ref().expect("mapped");
                 (slot, c.orig_h == ip.src && c.orig_p == sport)
@@ -685,7 +704,7 @@ impl ConnTable {
     /// A packet of any other IP protocol (Zeek's `unknown_transport` connections).
     pub fn other(&mut self, meta: &PacketMeta, ip: &IpPacket<'_>, sink: &mut dyn ConnSink) {
         let key = ConnKey::new(ip.src, 0, ip.dst, 0, ip.proto).with_ctx(self.ctx(meta));
-        let (slot, is_orig) = match self.map.get(&key).copied() {
+        let (slot, is_orig) = match self.find(&key) {
             Some(slot) => {
                 let c = self.slots[slot as usize].conn.as_ref().expect("mapped");
                 (slot, c.orig_h == ip.src)
