@@ -11,7 +11,7 @@ use super::history::History;
 use super::index::FlowIndex;
 use super::key::{vlan_ctx, ConnKey};
 use super::ports::ServerPorts;
-use super::tcp::PacketEffects;
+use super::tcp::{PacketEffects, TcpConn};
 use super::timeouts::*;
 use super::timer_wheel::{Due, TimerWheel};
 use super::uid::UidGen;
@@ -439,7 +439,7 @@ impl ConnTable {
                     seg.dport,
                     Proto::Tcp,
                     6,
-                    ConnKind::Tcp(Box::default()),
+                    ConnKind::Tcp(TcpConn::default()),
                     TCP_HANDSHAKE_INACTIVITY,
                     flip,
                     sink,
