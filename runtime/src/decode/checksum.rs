@@ -29,8 +29,21 @@ pub fn sum_bytes(acc: u64, data: &[u8]) -> u64 {
     }
     // A tail of up to 7 bytes, zero-padded: a lone last byte is the high byte of its
     // big-endian word, which is where native order puts it before the final swap.
+    // Copied in fixed-size pieces: a variable-length copy is a call to memcpy, which
+    // cost more than the whole sum of a small packet.
     let mut tail = [0u8; 8];
-    tail[..rest.len()].copy_from_slice(rest);
+    let mut at = 0;
+    if let Some(four) = rest.first_chunk::<4>() {
+        tail[..4].copy_from_slice(four);
+        at = 4;
+    }
+    if let Some(two) = rest[at..].first_chunk::<2>() {
+        tail[at..at + 2].copy_from_slice(two);
+        at += 2;
+    }
+    if let Some(&last) = rest.get(at) {
+        tail[at] = last;
+    }
     let (sum, carry) = lanes[0].overflowing_add(u64::from_ne_bytes(tail));
     lanes[0] = sum;
     carries += carry as u64;
