@@ -99,9 +99,9 @@ impl StreamReassembler {
         let Some(next) = self.next else { return };
         // Delivered bytes below the ack can no longer be retransmitted.
         let keep = next.saturating_sub(ack) as usize;
-        while self.retained.len() > keep {
-            self.retained.pop_front();
-        }
+        // One drain, not a pop per byte: an ack often releases a whole segment's worth.
+        let release = self.retained.len().saturating_sub(keep);
+        self.retained.drain(..release);
         while let Some(next) = self.next.filter(|n| *n < ack) {
             let hole_end = self.ooo.keys().next().map_or(ack, |s| (*s).min(ack));
             if hole_end <= next {
