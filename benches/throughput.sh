@@ -15,7 +15,8 @@
 #      runs every peer RUNS times round-robin and prints medians of wall time, user+sys CPU,
 #      peak RSS, Mbit/s and kpkt/s, with ratios peer/sandpiper (>1: sandpiper is faster);
 #   4. prints sandpiper's ratios against tcpdump and suricata-single (sandpiper/peer, the
-#      goal is wall <= 3x tcpdump) and the line count of sandpiper's conn.log.
+#      goal is wall <= 3x tcpdump), each round's peer/sandpiper wall ratio (the spread on
+#      a shared machine) and the line count of sandpiper's conn.log.
 #
 # Environment: SIZE_MB=200  RUNS=3  PEERS="tcpdump suricata-single"  OUTDIR=/tmp/peers-out
 #   SANDPIPER_ARGS (default "--modules target/modules": the DNS and HTTP analyzers and the
@@ -70,6 +71,21 @@ awk '$1 == "peer" && $2 == "runs" { t = 1; next }
         if ("tcpdump" in pw && pw["tcpdump"] > 0)
             printf "goal sandpiper <= 3x tcpdump wall: %s (%.2fx)\n", (mw <= 3 * pw["tcpdump"] ? "met" : "NOT met"), mw / pw["tcpdump"]
      }' "$LOG"
+
+# Round by round (peers.sh runs the peers in turn, so each round's pair ran under the same
+# load): on a shared machine the spread says more than one median.
+TIMES="$OUTDIR/times.tsv"
+if [ -f "$TIMES" ]; then
+    echo "per round, peer wall / sandpiper wall:"
+    awk -F'\t' '$1 == "monitor" { mon[$2] = $3; next }
+         !(($1, $2) in wall) { if (!($1 in seen)) { seen[$1] = 1; peers[++n] = $1 }
+                               wall[$1, $2] = $3; rounds[$1] = rounds[$1] " " $2 }
+         END { for (i = 1; i <= n; i++) {
+                   p = peers[i]; k = split(rounds[p], r, " "); line = ""
+                   for (j = 1; j <= k; j++)
+                       line = line sprintf(" %.2f", (mon[r[j]] > 0 ? wall[p, r[j]] / mon[r[j]] : 0))
+                   printf "  %-16s%s\n", p, line } }' "$TIMES"
+fi
 
 CONN="$OUTDIR/monitor/conn.log"
 if [ -f "$CONN" ]; then
