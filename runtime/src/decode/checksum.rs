@@ -6,26 +6,22 @@ use std::net::IpAddr;
 ///
 /// The sum is taken over native-endian 64-bit words with end-around carries and
 /// byte-swapped once at the end: ones-complement addition does not depend on byte
-/// order (RFC 1071, section 2(B)), and this is about twice as fast as summing
-/// byte-swapped 32-bit halves, which matters because every packet is verified.
+/// order (RFC 1071, section 2(B)). Measured against summing byte-swapped 32-bit halves
+/// (the previous version): 1.7-2x as fast on 576- and 1,480-byte segments, 0.85-1x on
+/// bare 40- and 60-byte ones, where the fixed cost of the final fold shows; four
+/// independent accumulators instead of one were no faster.
 #[inline]
 pub fn sum_bytes(acc: u64, data: &[u8]) -> u64 {
-    let (chunks, rest) = data.as_chunks::<8>();
-    // Four independent lanes let the adds overlap.
-    let mut lanes = [0u64; 4];
+    let (words, rest) = data.as_chunks::<8>();
+    let mut sum = 0u64;
     let mut carries = 0u64;
-    let (quads, singles) = chunks.as_chunks::<4>();
-    for q in quads {
-        for (lane, word) in lanes.iter_mut().zip(q) {
-            let (sum, carry) = lane.overflowing_add(u64::from_ne_bytes(*word));
-            *lane = sum;
-            carries += carry as u64;
-        }
-    }
-    for word in singles {
-        let (sum, carry) = lanes[0].overflowing_add(u64::from_ne_bytes(*word));
-        lanes[0] = sum;
+    let mut add = |word: [u8; 8]| {
+        let (s, carry) = sum.overflowing_add(u64::from_ne_bytes(word));
+        sum = s;
         carries += carry as u64;
+    };
+    for word in words {
+        add(*word);
     }
     // A tail of up to 7 bytes, zero-padded: a lone last byte is the high byte of its
     // big-endian word, which is where native order puts it before the final swap.
@@ -44,15 +40,9 @@ pub fn sum_bytes(acc: u64, data: &[u8]) -> u64 {
     if let Some(&last) = rest.get(at) {
         tail[at] = last;
     }
-    let (sum, carry) = lanes[0].overflowing_add(u64::from_ne_bytes(tail));
-    lanes[0] = sum;
-    carries += carry as u64;
+    add(tail);
     // Each carry out of bit 63 is worth 2^64, which is 1 modulo 0xffff.
-    let mut folded = carries;
-    for lane in lanes {
-        folded += (lane >> 32) + (lane & 0xffff_ffff);
-    }
-    let native = fold(folded);
+    let native = fold(carries + (sum >> 32) + (sum & 0xffff_ffff));
     acc + u16::from_be(native) as u64
 }
 
@@ -128,7 +118,7 @@ mod tests {
 
     #[test]
     fn agrees_with_the_definition_at_every_length_and_alignment() {
-        // Bytes chosen so that lanes overflow and carries matter.
+        // Bytes chosen so that the accumulator overflows and carries matter.
         let data: Vec<u8> = (0..300u32)
             .map(|i| (i.wrapping_mul(197) ^ 0xff) as u8)
             .collect();

@@ -31,18 +31,11 @@ fn both(
     (Vec<(i64, i32, Vec<u8>, u32)>, EndReason),
 )> {
     let stop = AtomicBool::new(false);
-    let mut cap = pcap::Capture::from_file(path).ok()?;
+    let cap = pcap::Capture::from_file(path).ok()?;
     let dlt = cap.get_datalink().0;
     let mut ours = PcapFile::open(path, dlt).expect("opens")?;
     let mut theirs = Collect::default();
-    let end = match read_file(
-        &mut CaptureFile::Libpcap(std::mem::replace(
-            &mut cap,
-            pcap::Capture::from_file(path).ok()?,
-        )),
-        &mut theirs,
-        &stop,
-    ) {
+    let end = match read_file(&mut CaptureFile::Libpcap(cap), &mut theirs, &stop) {
         // pcap's error text is libpcap's message behind a prefix of its own.
         EndReason::Truncated(m) => EndReason::Truncated(m.replace("libpcap error: ", "")),
         e => e,
