@@ -5,6 +5,7 @@
 use std::io;
 
 use super::file::LogFile;
+use super::offload::Offloaded;
 use super::{json, tsv, zeek_timestamp_now, Schema, Value};
 
 /// How a format failed.
@@ -51,6 +52,15 @@ pub enum Builtin {
 }
 
 impl Builtin {
+    /// The format formatting on the log-writer thread ([`super::offload`]): what a
+    /// stream's filter gets.
+    pub fn create_offloaded(self, schema: &Schema) -> Box<dyn Format> {
+        match self {
+            Builtin::Tsv => Box::new(Offloaded::tsv(schema)),
+            Builtin::Json => Box::new(Offloaded::json(schema)),
+        }
+    }
+
     pub fn from_name(name: &str) -> Option<Builtin> {
         match name {
             "tsv" => Some(Builtin::Tsv),
@@ -66,6 +76,8 @@ impl Builtin {
         }
     }
 
+    /// The format formatting on the caller's thread (reporter.log, fallbacks: rows that
+    /// must land at once).
     pub fn create(self, schema: &Schema) -> Box<dyn Format> {
         match self {
             Builtin::Tsv => Box::new(NativeTsv {

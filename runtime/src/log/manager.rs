@@ -317,7 +317,7 @@ impl LogManager {
         }
         Builtin::from_name(name)
             .unwrap_or(Builtin::Tsv)
-            .create(schema)
+            .create_offloaded(schema)
     }
 
     /// The built-in format a writer writes byte for byte.

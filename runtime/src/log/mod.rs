@@ -12,6 +12,8 @@ pub mod file;
 pub mod format;
 pub mod json;
 pub mod manager;
+pub mod offload;
+pub mod row_batch;
 pub mod tsv;
 pub mod weird;
 

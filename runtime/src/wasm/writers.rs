@@ -17,7 +17,7 @@
 
 use std::io::{self, Write as _};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{mpsc, Arc, Mutex, OnceLock};
+use std::sync::{mpsc, Arc, Mutex};
 
 use sandpiper_packed::{Encoder, Rows, Transport, ValueRef};
 use wasmtime::component::ResourceAny;
@@ -32,6 +32,7 @@ use super::streams::host_row;
 use crate::log::file::{local_wall_secs, LogFile};
 use crate::log::format::{Builtin, Fault, Format};
 use crate::log::manager::{FormatProvider, QUARANTINED};
+use crate::log::offload::run_on_writer_thread;
 use crate::log::{self, FieldType, Schema, Value};
 
 /// Rows per `write` call: enough to make the call's fixed cost small per row, few enough
@@ -155,7 +156,7 @@ impl FormatProvider for WriterModules {
 
 /// One stream written by a writer component.
 ///
-/// The component's calls run on the log-writer thread ([`call_thread`]), as Zeek runs each
+/// The component's calls run on the log-writer thread ([`run_on_writer_thread`]), as Zeek runs each
 /// log writer in a thread of its own: a full batch is sent off and the thread that produced
 /// the rows goes on while the component formats them. The bytes land in the file when that
 /// thread next sends (or flushes, ends the file), so a file trails its rows by at most one
@@ -260,14 +261,7 @@ impl ComponentFormat {
             }
             let _ = tx.send(flight);
         };
-        match call_thread() {
-            Some(thread) => {
-                if let Err(mpsc::SendError(job)) = thread.send(Box::new(job)) {
-                    job();
-                }
-            }
-            None => job(),
-        }
+        run_on_writer_thread(Box::new(job));
         self.in_flight = Some(rx);
     }
 
@@ -447,29 +441,6 @@ impl Flight {
         }
     }
 }
-
-/// The thread every writer component's calls run on, one call at a time (None if it could
-/// not be started: the calls then run on the caller's thread). One thread for all writers:
-/// the machine's other cores are the packet and handler threads'.
-fn call_thread() -> Option<&'static mpsc::Sender<Job>> {
-    static THREAD: OnceLock<Option<mpsc::Sender<Job>>> = OnceLock::new();
-    THREAD
-        .get_or_init(|| {
-            let (tx, rx) = mpsc::channel::<Job>();
-            std::thread::Builder::new()
-                .name("log-writers".into())
-                .spawn(move || {
-                    for job in rx {
-                        job();
-                    }
-                })
-                .ok()
-                .map(|_| tx)
-        })
-        .as_ref()
-}
-
-type Job = Box<dyn FnOnce() + Send>;
 
 impl Format for ComponentFormat {
     fn name(&self) -> &str {
