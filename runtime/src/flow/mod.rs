@@ -1,6 +1,7 @@
 //! Connections with Zeek's semantics: who is originator and responder, state,
 //! history, byte and packet counts, and when a connection ends.
 
+pub mod chunked;
 pub mod community_id;
 pub mod history;
 pub mod index;
