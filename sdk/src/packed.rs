@@ -53,6 +53,14 @@ pub fn encode(rows: &[Vec<Value>]) -> (u32, Vec<u8>) {
     e.take()
 }
 
+/// Writes owned WIT rows to `stream` through `log.write-packed`: the same checks and effects
+/// as `log.write`, but the host reads the rows in place instead of lifting every value into
+/// an allocation of its own (on a DNS and HTTP run that lifting was 4% of the host's time).
+pub fn write_rows(stream: crate::log::StreamId, rows: &[Vec<Value>]) -> Result<(), String> {
+    let (count, bytes) = encode(rows);
+    crate::log::write_packed(stream, &crate::types::PackedRows { count, bytes })
+}
+
 fn transport(p: &Port) -> Transport {
     match p.proto {
         WitTransport::Tcp => Transport::Tcp,

@@ -132,7 +132,7 @@ impl Dns {
             return;
         };
         for chunk in rows.chunks(MAX_ROWS_PER_WRITE) {
-            if let Err(e) = sandpiper_sdk::log::write(stream, chunk) {
+            if let Err(e) = sandpiper_sdk::packed::write_rows(stream, chunk) {
                 eprintln!("dns: rows refused: {e}");
             }
         }

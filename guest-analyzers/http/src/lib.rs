@@ -108,7 +108,7 @@ impl SdkHost {
             let rows = std::mem::take(&mut self.rows);
             if let Some(stream) = STREAM.get(log::schema) {
                 for chunk in rows.chunks(MAX_BATCH) {
-                    if let Err(e) = sandpiper_sdk::log::write(stream, chunk) {
+                    if let Err(e) = sandpiper_sdk::packed::write_rows(stream, chunk) {
                         eprintln!("http: writing http.log failed: {e}");
                     }
                 }

@@ -56,7 +56,7 @@ impl Ssh {
                 .map(|i| log::into_row(&self.conn, i, direction))
                 .collect();
             if let Some(stream) = STREAM.get(log::schema) {
-                if let Err(e) = sandpiper_sdk::log::write(stream, &rows) {
+                if let Err(e) = sandpiper_sdk::packed::write_rows(stream, &rows) {
                     eprintln!("ssh: rows refused: {e}");
                 }
             }
