@@ -270,7 +270,15 @@ impl ConnSink for Logs {
             }
         };
         let mut row = [Value::Unset; 23];
-        log::conn::row(c, &self.local, uid, &cid, parents, service, &mut row);
+        log::conn::row(
+            c,
+            &self.local,
+            uid,
+            cid.as_str(),
+            parents,
+            service,
+            &mut row,
+        );
         if self.vlan_ctx {
             self.write(Stream::Conn, &log::conn::with_vlan_ctx(c, &row));
         } else {

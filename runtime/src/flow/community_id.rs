@@ -56,6 +56,24 @@ fn addr_bytes(a: &IpAddr) -> ([u8; 16], usize) {
     }
 }
 
+/// A version-1 Community ID, "1:" and the base64 of a SHA-1 digest: always 30 ASCII bytes,
+/// kept inline so that logging a connection allocates nothing for it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct CommunityId([u8; 30]);
+
+impl CommunityId {
+    pub fn as_str(&self) -> &str {
+        // Only "1:" and base64's ASCII alphabet are ever written into it.
+        std::str::from_utf8(&self.0).expect("community id is ASCII")
+    }
+}
+
+impl std::fmt::Debug for CommunityId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Input for ICMP: pass type as `sport` and code as `dport`.
 pub fn community_id_v1(
     seed: u16,
@@ -64,7 +82,7 @@ pub fn community_id_v1(
     proto: u8,
     sport: u16,
     dport: u16,
-) -> String {
+) -> CommunityId {
     let (mut sp, mut dp, one_way) = match proto {
         1 => icmp_ports(false, sport as u8, dport as u8),
         58 => icmp_ports(true, sport as u8, dport as u8),
@@ -86,10 +104,13 @@ pub fn community_id_v1(
         h.update(sp.to_be_bytes());
         h.update(dp.to_be_bytes());
     }
-    format!(
-        "1:{}",
-        base64::engine::general_purpose::STANDARD.encode(h.finalize())
-    )
+    let mut id = [0u8; 30];
+    id[..2].copy_from_slice(b"1:");
+    let written = base64::engine::general_purpose::STANDARD
+        .encode_slice(h.finalize(), &mut id[2..])
+        .expect("a 20-byte digest is 28 base64 bytes");
+    debug_assert_eq!(written, 28);
+    CommunityId(id)
 }
 
 #[cfg(test)]
@@ -107,7 +128,8 @@ mod tests {
                 6,
                 34855,
                 80
-            ),
+            )
+            .as_str(),
             "1:LQU9qZlK+B5F3KDmev6m5PMibrg="
         );
         // reversed direction gives the same id
@@ -119,7 +141,8 @@ mod tests {
                 6,
                 80,
                 34855
-            ),
+            )
+            .as_str(),
             "1:LQU9qZlK+B5F3KDmev6m5PMibrg="
         );
     }

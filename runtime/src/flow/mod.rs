@@ -199,7 +199,7 @@ impl Conn {
     }
 
     /// Community ID of this connection (seed 0).
-    pub fn community_id(&self) -> String {
+    pub fn community_id(&self) -> community_id::CommunityId {
         community_id::community_id_v1(
             0,
             self.orig_h,
