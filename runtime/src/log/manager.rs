@@ -453,6 +453,23 @@ fn begin_native(f: &mut dyn Format, file: &mut LogFile) -> io::Result<()> {
     }
 }
 
+/// An output dropped without being finished (a run that ends on an error before the logs
+/// are closed) still gets the rows its format holds: two flushes land a batch in flight and
+/// the one being filled, as the file buffer's own drop writes what it holds. No footer: the
+/// run did not end properly.
+impl Drop for Output {
+    fn drop(&mut self) {
+        if self.finished || self.broken || std::thread::panicking() {
+            return;
+        }
+        for _ in 0..2 {
+            if self.format.flush(&mut self.file).is_err() {
+                return;
+            }
+        }
+    }
+}
+
 impl Output {
     /// Handles the result of a format call: an I/O error breaks the output (returned);
     /// a writer fault switches to the fallback, which then writes the rows the failed

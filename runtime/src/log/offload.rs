@@ -258,6 +258,28 @@ mod tests {
     }
 
     #[test]
+    fn a_manager_dropped_without_finishing_still_writes_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let manager = crate::log::manager::LogManager::native(dir.path(), Builtin::Tsv);
+            let mut w = manager.open(SCHEMA).unwrap();
+            for i in 0..10 {
+                let row = [
+                    Value::Time(0),
+                    Value::Str("x"),
+                    Value::Unset,
+                    Value::Count(i),
+                ];
+                w.write_row(&row).unwrap();
+            }
+        }
+        let text = std::fs::read_to_string(dir.path().join("test.log")).unwrap();
+        let rows = text.lines().filter(|l| !l.starts_with('#')).count();
+        assert_eq!(rows, 10, "{text}");
+        assert!(!text.contains("#close"), "an unfinished log has no footer");
+    }
+
+    #[test]
     fn a_flush_lands_the_previous_batch() {
         let dir = tempfile::tempdir().unwrap();
         let mut file = LogFile::create(dir.path(), "test", 0).unwrap();
