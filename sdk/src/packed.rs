@@ -55,7 +55,8 @@ pub fn encode(rows: &[Vec<Value>]) -> (u32, Vec<u8>) {
 
 /// Writes owned WIT rows to `stream` through `log.write-packed`: the same checks and effects
 /// as `log.write`, but the host reads the rows in place instead of lifting every value into
-/// an allocation of its own (on a DNS and HTTP run that lifting was 4% of the host's time).
+/// an allocation of its own (on a DNS and HTTP run `log.write` was 1.6% of the samples,
+/// `log.write-packed` 0.6%).
 pub fn write_rows(stream: crate::log::StreamId, rows: &[Vec<Value>]) -> Result<(), String> {
     let (count, bytes) = encode(rows);
     crate::log::write_packed(stream, &crate::types::PackedRows { count, bytes })

@@ -12,27 +12,26 @@ use std::ops::{Index, IndexMut};
 const CHUNK_BITS: u32 = 10;
 const CHUNK: usize = 1 << CHUNK_BITS;
 
+/// Every chunk but the last is full.
 pub struct ChunkedVec<T> {
     chunks: Vec<Vec<T>>,
-    len: usize,
 }
 
 impl<T> Default for ChunkedVec<T> {
     fn default() -> Self {
-        ChunkedVec {
-            chunks: Vec::new(),
-            len: 0,
-        }
+        ChunkedVec { chunks: Vec::new() }
     }
 }
 
 impl<T> ChunkedVec<T> {
     pub fn len(&self) -> usize {
-        self.len
+        self.chunks
+            .last()
+            .map_or(0, |last| (self.chunks.len() - 1) * CHUNK + last.len())
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.chunks.is_empty()
     }
 
     pub fn push(&mut self, v: T) {
@@ -44,7 +43,6 @@ impl<T> ChunkedVec<T> {
                 self.chunks.push(chunk);
             }
         }
-        self.len += 1;
     }
 
     pub fn get(&self, i: usize) -> Option<&T> {

@@ -1,6 +1,6 @@
 //! The flow table: canonical key -> connection, Zeek's timers, bounded size.
 //!
-//! Connections live in a slab (`Vec<Option<Conn>>` + free list) found through a
+//! Connections live in slots (a [`ChunkedVec`] + free list) found through a
 //! [`FlowIndex`] of canonical keys; timers are (time, slot, generation) entries in a
 //! [`TimerWheel`], stale entries being skipped when popped. Nothing here
 //! allocates per packet once the table has grown to its working size.

@@ -55,10 +55,7 @@ impl Builtin {
     /// The format formatting on the log-writer thread ([`super::offload`]): what a
     /// stream's filter gets.
     pub fn create_offloaded(self, schema: &Schema) -> Box<dyn Format> {
-        match self {
-            Builtin::Tsv => Box::new(Offloaded::tsv(schema)),
-            Builtin::Json => Box::new(Offloaded::json(schema)),
-        }
+        Box::new(Offloaded::new(self, schema))
     }
 
     pub fn from_name(name: &str) -> Option<Builtin> {

@@ -17,10 +17,10 @@ use std::io::{self, Write as _};
 use std::sync::{mpsc, Arc, OnceLock};
 
 use super::file::LogFile;
-use super::format::{Fault, Format};
+use super::format::{Builtin, Fault, Format};
 use super::json::JsonRows;
 use super::row_batch::RowBatch;
-use super::{tsv, zeek_timestamp_now, Schema, Value};
+use super::{tsv, Schema, Value};
 
 /// A batch is sent off at this many rows or this many packed bytes, whichever comes first:
 /// large enough that a hand-over costs little per row, small enough to stay in cache.
@@ -80,9 +80,8 @@ struct Flight {
 
 /// A built-in format (TSV or JSON) whose rows are formatted on the log-writer thread.
 pub struct Offloaded {
-    name: &'static str,
-    /// For the TSV header; the JSON format has none.
-    tsv_schema: Option<Schema>,
+    /// The same format on this thread, for what is not rows: the TSV header and footer.
+    inline: Box<dyn Format>,
     rows: Arc<RowFormat>,
     batch: RowBatch,
     in_flight: Option<mpsc::Receiver<Flight>>,
@@ -92,18 +91,13 @@ pub struct Offloaded {
 }
 
 impl Offloaded {
-    pub fn tsv(schema: &Schema) -> Self {
-        Self::new("tsv", Some(schema.clone()), RowFormat::Tsv)
-    }
-
-    pub fn json(schema: &Schema) -> Self {
-        Self::new("json", None, RowFormat::Json(JsonRows::new(schema)))
-    }
-
-    fn new(name: &'static str, tsv_schema: Option<Schema>, rows: RowFormat) -> Self {
+    pub fn new(format: Builtin, schema: &Schema) -> Self {
+        let rows = match format {
+            Builtin::Tsv => RowFormat::Tsv,
+            Builtin::Json => RowFormat::Json(JsonRows::new(schema)),
+        };
         Offloaded {
-            name,
-            tsv_schema,
+            inline: format.create(schema),
             rows: Arc::new(rows),
             batch: RowBatch::default(),
             in_flight: None,
@@ -165,15 +159,12 @@ impl Offloaded {
 
 impl Format for Offloaded {
     fn name(&self) -> &str {
-        self.name
+        self.inline.name()
     }
 
     fn begin_file(&mut self, out: &mut LogFile) -> Result<(), Fault> {
         self.drain(out)?;
-        if let Some(schema) = &self.tsv_schema {
-            tsv::write_header(out, schema, &zeek_timestamp_now())?;
-        }
-        Ok(())
+        self.inline.begin_file(out)
     }
 
     fn write_row(&mut self, out: &mut LogFile, row: &[Value<'_>]) -> Result<(), Fault> {
@@ -188,19 +179,15 @@ impl Format for Offloaded {
         Ok(self.send(out)?)
     }
 
-    fn end_file(&mut self, out: &mut LogFile, _last: bool) -> Result<(), Fault> {
+    fn end_file(&mut self, out: &mut LogFile, last: bool) -> Result<(), Fault> {
         self.drain(out)?;
-        if self.tsv_schema.is_some() {
-            tsv::write_footer(out, &zeek_timestamp_now())?;
-        }
-        Ok(())
+        self.inline.end_file(out, last)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::log::format::Builtin;
     use crate::log::{Field, FieldType};
 
     const FIELDS: &[Field] = &[
@@ -244,12 +231,20 @@ mod tests {
         for n in [0, 1, BATCH_ROWS as u64 - 1, BATCH_ROWS as u64, 1000] {
             for flush_every in [0, 1, 7] {
                 assert_eq!(
-                    run(Box::new(Offloaded::tsv(&SCHEMA)), n, flush_every),
+                    run(
+                        Box::new(Offloaded::new(Builtin::Tsv, &SCHEMA)),
+                        n,
+                        flush_every
+                    ),
                     run(Builtin::Tsv.create(&SCHEMA), n, 0),
                     "tsv, {n} rows"
                 );
                 assert_eq!(
-                    run(Box::new(Offloaded::json(&SCHEMA)), n, flush_every),
+                    run(
+                        Box::new(Offloaded::new(Builtin::Json, &SCHEMA)),
+                        n,
+                        flush_every
+                    ),
                     run(Builtin::Json.create(&SCHEMA), n, 0),
                     "json, {n} rows"
                 );
@@ -283,7 +278,7 @@ mod tests {
     fn a_flush_lands_the_previous_batch() {
         let dir = tempfile::tempdir().unwrap();
         let mut file = LogFile::create(dir.path(), "test", 0).unwrap();
-        let mut format = Offloaded::tsv(&SCHEMA);
+        let mut format = Offloaded::new(Builtin::Tsv, &SCHEMA);
         format.begin_file(&mut file).unwrap();
         let header = file.written();
         let row = [
