@@ -19,6 +19,6 @@ cargo test --profile ci --workspace
 # The analyzers' own tests (parsers, Zeek baselines, splitting), natively.
 cargo test --profile ci --manifest-path guest-analyzers/Cargo.toml
 # The log writers' formats (tsv-format, json-writer) and the Rust handlers, natively, and the
-# packed-rows codec the host and the writers share.
+# packed-rows codec the host and the writers share, and the sdk (its allocator).
 cargo test --manifest-path guest-scripts/Cargo.toml
-cargo test --manifest-path sdk/Cargo.toml -p sandpiper-packed
+cargo test --manifest-path sdk/Cargo.toml -p sandpiper-packed -p sandpiper-sdk

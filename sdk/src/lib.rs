@@ -45,6 +45,7 @@ pub use common::sandpiper::monitor::{events, log, types};
 mod values;
 pub use values::*;
 
+pub mod alloc;
 pub mod packed;
 
 /// A log stream created once per instance and shared by every session or call in it.

@@ -26,6 +26,11 @@ use sandpiper_sdk::Analyzer;
 
 use session::{Effects, Session};
 
+/// Small blocks from size-class free lists instead of dlmalloc (see the sdk's `alloc`).
+#[cfg(target_family = "wasm")]
+#[global_allocator]
+static ALLOCATOR: sandpiper_sdk::alloc::SizeClasses = sandpiper_sdk::alloc::SizeClasses::new();
+
 /// Rows per `log::write` call (the contract's figure for one call).
 const MAX_ROWS_PER_WRITE: usize = 4096;
 /// What one call hands the host, kept well inside its per-call budgets (65,536 rows and

@@ -36,6 +36,11 @@ use crate::event::Event;
 use crate::script::{ConnMeta, Host, Info, Script};
 use crate::state::Http;
 
+/// Small blocks from size-class free lists instead of dlmalloc (see the sdk's `alloc`).
+#[cfg(target_family = "wasm")]
+#[global_allocator]
+static ALLOCATOR: sandpiper_sdk::alloc::SizeClasses = sandpiper_sdk::alloc::SizeClasses::new();
+
 /// The host takes at most this many rows per `log::write` and events per `events::raise`.
 const MAX_BATCH: usize = 4096;
 /// Weirds per call the host accepts (its budget is 1,024).

@@ -18,6 +18,11 @@ use sandpiper_sdk::Analyzer;
 
 use session::{Effects, Session};
 
+/// Small blocks from size-class free lists instead of dlmalloc (see the sdk's `alloc`).
+#[cfg(target_family = "wasm")]
+#[global_allocator]
+static ALLOCATOR: sandpiper_sdk::alloc::SizeClasses = sandpiper_sdk::alloc::SizeClasses::new();
+
 /// The analyzer attached to one connection.
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 struct Ssh {

@@ -35,6 +35,11 @@ use sandpiper_sdk::types::{
 };
 use sandpiper_sdk::Handler;
 
+/// Small blocks from size-class free lists instead of dlmalloc (see the sdk's `alloc`).
+#[cfg(target_family = "wasm")]
+#[global_allocator]
+static ALLOCATOR: sandpiper_sdk::alloc::SizeClasses = sandpiper_sdk::alloc::SizeClasses::new();
+
 /// The event that carries each finished connection.
 const CONN_END: &str = "connection_state_remove";
 

@@ -21,6 +21,11 @@ use detect::{Attempt, Detector, Finding};
 use failed::{Failed, When};
 use sandpiper_sdk::types::{ConnInfo, Event, IpAddress, Port, Transport};
 
+/// Small blocks from size-class free lists instead of dlmalloc (see the sdk's `alloc`).
+#[cfg(target_family = "wasm")]
+#[global_allocator]
+static ALLOCATOR: sandpiper_sdk::alloc::SizeClasses = sandpiper_sdk::alloc::SizeClasses::new();
+
 /// The event that carries each finished connection.
 const CONN_END: &str = "connection_state_remove";
 

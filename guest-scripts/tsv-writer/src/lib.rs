@@ -10,6 +10,11 @@ use sandpiper_sdk::Writer;
 
 use tsv_format::stream::TsvStream;
 
+/// Small blocks from size-class free lists instead of dlmalloc (see the sdk's `alloc`).
+#[cfg(target_family = "wasm")]
+#[global_allocator]
+static ALLOCATOR: sandpiper_sdk::alloc::SizeClasses = sandpiper_sdk::alloc::SizeClasses::new();
+
 /// The component: one [`TsvStream`] per stream the host opens, writing to its sink.
 pub struct TsvWriter(TsvStream);
 
