@@ -57,22 +57,32 @@ pub fn fold(mut acc: u64) -> u16 {
 
 /// True when the IPv4 header (options included) sums to 0xffff.
 pub fn ipv4_header_ok(header: &[u8]) -> bool {
+    // The usual 20-byte header as five native-endian 32-bit words: each is two 16-bit
+    // words, and 2^16 is 1 modulo 0xffff, so their sum folds to the header's sum (byte-swapped,
+    // which leaves 0xffff as it is). A quarter of the instructions of `sum_bytes` with its
+    // tail, on every IPv4 packet.
+    if let Ok(h) = <&[u8; 20]>::try_from(header) {
+        let word = |i: usize| u64::from(u32::from_ne_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]));
+        return fold(word(0) + word(4) + word(8) + word(12) + word(16)) == 0xffff;
+    }
     fold(sum_bytes(0, header)) == 0xffff
 }
 
 /// Pseudo-header sum for TCP/UDP/ICMPv6 over IPv4 or IPv6.
 pub fn pseudo_header(src: IpAddr, dst: IpAddr, proto: u8, len: usize) -> u64 {
-    let mut acc = 0u64;
-    match (src, dst) {
-        (IpAddr::V4(s), IpAddr::V4(d)) => {
-            acc = sum_bytes(acc, &s.octets());
-            acc = sum_bytes(acc, &d.octets());
-        }
+    // Each address as 32-bit numbers: a 32-bit word is congruent to the sum of its two
+    // 16-bit words modulo 0xffff (2^16 is 1), which is all the final fold needs, so the
+    // words need not be split.
+    let acc = match (src, dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => u64::from(s.to_bits()) + u64::from(d.to_bits()),
         (s, d) => {
-            acc = sum_bytes(acc, &to_v6(s));
-            acc = sum_bytes(acc, &to_v6(d));
+            let words = |a: IpAddr| {
+                let b = u128::from_be_bytes(to_v6(a));
+                (0..4).map(|i| (b >> (32 * i)) as u32 as u64).sum::<u64>()
+            };
+            words(s) + words(d)
         }
-    }
+    };
     acc + proto as u64 + (len as u64 & 0xffff) + ((len as u64) >> 16)
 }
 
@@ -139,6 +149,59 @@ mod tests {
     #[test]
     fn odd_length_pads_with_zero() {
         assert_eq!(fold(sum_bytes(0, &[0x12])), 0x1200);
+    }
+
+    /// The 20-byte shortcut of `ipv4_header_ok` and the pseudo-header's word sums agree
+    /// with `sum_bytes` on every header of a pseudo-random sample, valid or not.
+    #[test]
+    fn shortcuts_agree_with_the_general_sum() {
+        let mut x = 0x1234_5678_9abc_def0u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..20_000 {
+            let mut h = [0u8; 20];
+            for b in h.iter_mut() {
+                *b = next() as u8;
+            }
+            if next() % 2 == 0 {
+                // Make it valid: the checksum field is the complement of the rest's sum.
+                h[10..12].copy_from_slice(&[0, 0]);
+                let c = !fold(sum_bytes(0, &h));
+                h[10..12].copy_from_slice(&c.to_be_bytes());
+            }
+            assert_eq!(
+                ipv4_header_ok(&h),
+                fold(sum_bytes(0, &h)) == 0xffff,
+                "{h:?}"
+            );
+            let (s4, d4) = (
+                IpAddr::from([h[0], h[1], h[2], h[3]]),
+                IpAddr::from([h[4], h[5], h[6], h[7]]),
+            );
+            let mut v6 = [0u8; 16];
+            v6.copy_from_slice(&[h.as_slice(), h.as_slice()].concat()[..16]);
+            let s6 = IpAddr::from(v6);
+            for (s, d) in [(s4, d4), (s6, d4), (d4, s6)] {
+                let mut want = 0u64;
+                want = sum_bytes(want, &to_v6_or_v4(s, d, s));
+                want = sum_bytes(want, &to_v6_or_v4(s, d, d));
+                let len = next() as usize & 0x1ffff;
+                want += 17 + (len as u64 & 0xffff) + ((len as u64) >> 16);
+                assert_eq!(fold(pseudo_header(s, d, 17, len)), fold(want));
+            }
+        }
+    }
+
+    /// An address as the pseudo-header has it: 4 bytes when both are IPv4, else 16.
+    fn to_v6_or_v4(s: IpAddr, d: IpAddr, a: IpAddr) -> Vec<u8> {
+        match (s, d, a) {
+            (IpAddr::V4(_), IpAddr::V4(_), IpAddr::V4(v4)) => v4.octets().to_vec(),
+            _ => to_v6(a).to_vec(),
+        }
     }
 
     #[test]
