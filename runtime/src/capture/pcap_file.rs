@@ -104,10 +104,17 @@ impl PcapFile {
 
     /// Makes at least `want` unread bytes available if the file has them; returns how many
     /// are available.
+    #[inline]
     fn fill(&mut self, want: usize) -> Result<usize, String> {
         if self.end - self.start >= want || self.eof {
             return Ok(self.end - self.start);
         }
+        self.refill(want)
+    }
+
+    /// `fill` when the buffer holds too little: once per megabyte, so kept out of line.
+    #[cold]
+    fn refill(&mut self, want: usize) -> Result<usize, String> {
         if self.start + want > self.buf.len() {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
