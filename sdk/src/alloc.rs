@@ -122,26 +122,27 @@ impl SizeClasses {
         1 << (class as u32 + MIN_CLASS_SHIFT)
     }
 
-    /// A fresh block of `class`, cut from its slab (a new slab when it is used up).
+    /// A fresh block of `class` for a request of `layout`, cut from its slab (a new slab
+    /// when it is used up).
     #[cold]
-    unsafe fn carve(state: &mut State, class: usize) -> *mut u8 {
+    unsafe fn carve(state: &mut State, class: usize, layout: Layout) -> *mut u8 {
         let size = Self::size_of_class(class);
         let c = &mut state.classes[class];
         if (c.end as usize) - (c.bump as usize) < size {
             // SAFETY: SLAB is non-zero and a power of two.
-            let layout = unsafe { Layout::from_size_align_unchecked(SLAB, SLAB) };
-            let slab = unsafe { System.alloc(layout) };
+            let slab_layout = unsafe { Layout::from_size_align_unchecked(SLAB, SLAB) };
+            let slab = unsafe { System.alloc(slab_layout) };
             if slab.is_null() {
                 return slab;
             }
             let entry = &mut state.slabs[Self::region(slab)];
             if *entry != 0 {
                 // Another slab has this registry entry (64-bit targets only): give this one
-                // back and serve the block from the system allocator, which `dealloc` will
-                // then return it to.
+                // back and serve the request from the system allocator with its own layout,
+                // the one `dealloc` will return the block to it with.
                 unsafe {
-                    System.dealloc(slab, layout);
-                    return System.alloc(Layout::from_size_align_unchecked(size, ALIGN));
+                    System.dealloc(slab, slab_layout);
+                    return System.alloc(layout);
                 }
             }
             *entry = slab as usize;
@@ -165,7 +166,7 @@ unsafe impl GlobalAlloc for SizeClasses {
         let state = unsafe { &mut *self.state.get() };
         let block = state.classes[class].free;
         if block.is_null() {
-            return unsafe { Self::carve(state, class) };
+            return unsafe { Self::carve(state, class, layout) };
         }
         // SAFETY: a block on the free list holds the next block's address in its first word.
         state.classes[class].free = unsafe { block.cast::<*mut u8>().read() };

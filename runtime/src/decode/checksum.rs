@@ -59,8 +59,8 @@ pub fn fold(mut acc: u64) -> u16 {
 pub fn ipv4_header_ok(header: &[u8]) -> bool {
     // The usual 20-byte header as five native-endian 32-bit words: each is two 16-bit
     // words, and 2^16 is 1 modulo 0xffff, so their sum folds to the header's sum (byte-swapped,
-    // which leaves 0xffff as it is). A quarter of the instructions of `sum_bytes` with its
-    // tail, on every IPv4 packet.
+    // which leaves 0xffff as it is). 29 instructions a call on the bench trace instead of the
+    // 65 of `sum_bytes` with its tail, on every IPv4 packet.
     if let Ok(h) = <&[u8; 20]>::try_from(header) {
         let word = |i: usize| u64::from(u32::from_ne_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]));
         return fold(word(0) + word(4) + word(8) + word(12) + word(16)) == 0xffff;
