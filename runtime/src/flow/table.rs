@@ -357,8 +357,7 @@ impl ConnTable {
                 (self.slots.len() - 1) as u32
             }
         };
-        let slots = &self.slots;
-        self.index.insert(&key, slot, |s| slot_key(slots, s));
+        self.index.insert(&key, slot);
         self.stats.created += 1;
         self.schedule(slot, meta.ts + inactivity, TimerKind::Inactivity);
         slot
