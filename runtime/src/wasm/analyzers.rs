@@ -31,6 +31,7 @@ use super::host::{CallState, HostState};
 use super::manifest::{Isolation, Kind};
 use super::runtime::{arm, classify, Exports, Failure, Instance, LoadedModule, WasmRuntime};
 use crate::engine::{Logs, TcpPayload};
+use crate::flow::chunked::ChunkedVec;
 use crate::flow::stream::{Piece, StreamReassembler};
 use crate::flow::{Analysis, Conn, ConnKind, Proto};
 use crate::intern::intern;
@@ -114,7 +115,10 @@ pub struct Analyzers {
     instances: Vec<Option<InstanceSlot>>,
     free_instances: Vec<u32>,
     instance_gen: u32,
-    conns: Vec<Option<ConnState>>,
+    /// Indexed by `Analysis::At`; in fixed chunks like the flow table's slots, so that growing
+    /// never copies (a `Vec` of these reached 20 MB on the bench trace, and each doubling
+    /// copied it and held both copies at once).
+    conns: ChunkedVec<Option<ConnState>>,
     free_conns: Vec<u32>,
     local: LocalNets,
     scratch: Vec<usize>,
@@ -149,7 +153,7 @@ impl Analyzers {
             instances: Vec::new(),
             free_instances: Vec::new(),
             instance_gen: 0,
-            conns: Vec::new(),
+            conns: ChunkedVec::default(),
             free_conns: Vec::new(),
             local,
             scratch: Vec::new(),
