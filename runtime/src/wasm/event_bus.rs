@@ -16,8 +16,9 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use super::bindings::types::Event;
+use super::conn_snapshot::ConnSnapshot;
 use super::failures::FailureLog;
-use super::handlers::{conn_info, wanted_by, Dispatcher, BATCH_SPAN};
+use super::handlers::{wanted_by, Dispatcher, BATCH_SPAN};
 use super::reload::{ModuleUpdate, Reloader};
 use super::runtime::LoadedModule;
 use super::streams::GuestLogs;
@@ -34,6 +35,12 @@ pub enum Item {
     /// Network time moved on (a connection ended, or an event nobody wants was raised).
     Advance(f64),
     Event(Event),
+    /// A core event about a connection, its `ConnInfo` made on the handler thread.
+    CoreEvent {
+        name: &'static str,
+        ts: f64,
+        conn: Box<ConnSnapshot>,
+    },
     Reload(ModuleUpdate),
     /// The analyzers' part of `sandpiper ctl status`, published at once when `publish` is set
     /// (otherwise with the next batch).
@@ -48,6 +55,12 @@ impl Dispatcher {
         match item {
             Item::Advance(ts) => self.advance(ts),
             Item::Event(e) => self.raise(e),
+            Item::CoreEvent { name, ts, conn } => self.raise(Event {
+                name: name.to_string(),
+                ts,
+                conn: Some(conn.info()),
+                args: Vec::new(),
+            }),
             Item::Reload(u) => self.apply(u),
             Item::AnalyzerStatus { text, publish } => {
                 self.analyzer_status = text;
@@ -265,18 +278,17 @@ impl EventBus {
 
     /// A core event about `c` at `ts`: network time moves on, and the event (with the
     /// connection's info) is built only if some handler wants it.
-    fn core_event(&mut self, name: &str, ts: f64, c: &Conn, local: &LocalNets) {
+    fn core_event(&mut self, name: &'static str, ts: f64, c: &Conn, local: &LocalNets) {
         self.poll_reload();
         self.advance(ts);
         if !self.wants(name) {
             return;
         }
-        self.send(Item::Event(Event {
-            name: name.to_string(),
+        self.send(Item::CoreEvent {
+            name,
             ts,
-            conn: Some(conn_info(c, local)),
-            args: Vec::new(),
-        }));
+            conn: Box::new(ConnSnapshot::of(c, local)),
+        });
     }
 }
 

@@ -14,7 +14,8 @@ use std::io;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::bindings::types::{ConnId, ConnInfo, Event, PackedEvents, Port, Transport};
+use super::bindings::types::{ConnInfo, Event, PackedEvents};
+use super::conn_snapshot::ConnSnapshot;
 use super::event_filter;
 use super::failures::{status_lines, FailureConn, FailureLog};
 use super::host::CallState;
@@ -24,9 +25,9 @@ use super::notices::NoticeLog;
 use super::packed_wit::encode_events;
 use super::reload::ModuleUpdate;
 use super::runtime::{arm, classify, Exports, Failure, Instance, LoadedModule, WasmRuntime};
-use super::streams::{ip_address, GuestLogs};
+use super::streams::GuestLogs;
 use super::writers::WriterModules;
-use crate::flow::{Conn, Proto};
+use crate::flow::Conn;
 use crate::log::manager::Level;
 use crate::site::LocalNets;
 use sandpiper_packed::EventEncoder;
@@ -557,39 +558,7 @@ impl Dispatcher {
 
 /// What a handler sees of a connection.
 pub fn conn_info(c: &Conn, local: &LocalNets) -> ConnInfo {
-    let proto = match c.proto {
-        Proto::Tcp => Transport::Tcp,
-        Proto::Udp => Transport::Udp,
-        Proto::Icmp => Transport::Icmp,
-        Proto::Unknown => Transport::Unknown,
-    };
-    let port = |number| Port { number, proto };
-    let (orig_bytes, resp_bytes) = c.bytes();
-    ConnInfo {
-        uid: c.uid.to_string_with(b'C'),
-        id: ConnId {
-            orig_h: ip_address(c.orig_h),
-            orig_p: port(c.orig_p),
-            resp_h: ip_address(c.resp_h),
-            resp_p: port(c.resp_p),
-        },
-        start: c.start as f64 / 1e6,
-        duration: c.duration() as f64 / 1e6,
-        orig_bytes,
-        resp_bytes,
-        orig_pkts: c.orig.pkts,
-        resp_pkts: c.resp.pkts,
-        conn_state: c.conn_state().to_string(),
-        history: c.history.as_str().to_string(),
-        service: c.service.iter().map(|s| s.to_string()).collect(),
-        local_orig: local.is_local(c.orig_h),
-        local_resp: local.is_local(c.resp_h),
-        tunnel_parents: c
-            .tunnel_parents
-            .iter()
-            .map(|u| u.to_string_with(b'C'))
-            .collect(),
-    }
+    ConnSnapshot::of(c, local).info()
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@
 
 pub mod analyzers;
 pub mod bindings;
+mod conn_snapshot;
 pub mod dpd;
 pub mod event_bus;
 pub mod event_filter;
