@@ -9,7 +9,10 @@
 # Steps:
 #   1. builds the trace /tmp/bench-$SIZE_MB.pcap with ../shared/bench/make-bench-pcap.sh
 #      from ../shared/corpus/zeek/traces if it is missing (deterministic: same sha256);
-#   2. cargo build --release (target/release/sandpiper);
+#   2. cargo build --release (target/release/sandpiper), then one untimed sandpiper run on a
+#      one-packet corpus trace: wasmtime compiles each module on its first load and caches
+#      the result (--cache-dir), and a freshly built module would otherwise put ~1.5 s of
+#      one-time compilation into the first timed round;
 #   3. ../shared/bench/peers.sh with MONITOR_CMD set to sandpiper: it installs missing
 #      peers with apt (Suricata 7 from bookworm-backports, a few minutes the first time),
 #      runs every peer RUNS times round-robin and prints medians of wall time, user+sys CPU,
@@ -47,9 +50,16 @@ cargo build --release -q -p sandpiper
 BIN="$ROOT/target/release/sandpiper"
 [ -x "$BIN" ] || { echo "throughput.sh: $BIN missing" >&2; exit 1; }
 
+ARGS=${SANDPIPER_ARGS:---modules $ROOT/target/modules}
+WARM=$(mktemp -d /tmp/throughput-warm.XXXXXX)
+# shellcheck disable=SC2086 # ARGS is a list of options
+"$BIN" -q $ARGS -r "$SHARED/corpus/zeek/traces/dns-spf.pcap" --logdir "$WARM" ||
+    echo "throughput.sh: the warm-up run failed; the first round may include compilation" >&2
+rm -rf "$WARM"
+
 echo "== peers.sh (RUNS=$RUNS, PEERS=\"$PEERS\")"
 LOG=$(mktemp /tmp/throughput.XXXXXX)
-MONITOR_CMD="'$BIN' -q ${SANDPIPER_ARGS:---modules $ROOT/target/modules} -r \"\$TRACE\" --logdir \"\$OUT\"" \
+MONITOR_CMD="'$BIN' -q $ARGS -r \"\$TRACE\" --logdir \"\$OUT\"" \
     "$SHARED/bench/peers.sh" "$TRACE" | tee "$LOG"
 
 # The table: "peer runs wall_s user+sys_s rss_MiB Mbit/s kpkt/s wall/mon cpu/mon notes"
