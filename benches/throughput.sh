@@ -19,7 +19,8 @@
 #      peak RSS, Mbit/s and kpkt/s, with ratios peer/sandpiper (>1: sandpiper is faster);
 #   4. prints sandpiper's ratios against tcpdump and suricata-single (sandpiper/peer, the
 #      goal is wall <= 3x tcpdump), each round's peer/sandpiper wall ratio (the spread on
-#      a shared machine) and the line count of sandpiper's conn.log.
+#      a shared machine), in how many rounds each goal held, and the line count of
+#      sandpiper's conn.log.
 #
 # Environment: SIZE_MB=200  RUNS=3  PEERS="tcpdump suricata-single"  OUTDIR=/tmp/peers-out
 #   SANDPIPER_ARGS (default "--modules target/modules": the DNS and HTTP analyzers and the
@@ -95,6 +96,26 @@ if [ -f "$TIMES" ]; then
                    for (j = 1; j <= k; j++)
                        line = line sprintf(" %.2f", (mon[r[j]] > 0 ? wall[p, r[j]] / mon[r[j]] : 0))
                    printf "  %-16s%s\n", p, line } }' "$TIMES"
+    # The rounds' own verdicts: a goal holds on this machine only if it holds in every round.
+    python3 - "$TIMES" <<'PY'
+import statistics
+import sys
+
+mon, peers = {}, {}
+for line in open(sys.argv[1]):
+    name, rnd, wall = line.split("\t")[:3]
+    if name == "monitor":
+        mon[rnd] = float(wall)
+    else:
+        peers.setdefault(name, {}).setdefault(rnd, float(wall))
+goals = {"tcpdump": ("sandpiper <= 3x tcpdump", 1 / 3), "suricata-single": ("throughput >= 2x suricata-single", 2.0)}
+for peer, (what, floor) in goals.items():
+    ratios = [w / mon[r] for r, w in peers.get(peer, {}).items() if mon.get(r)]
+    if ratios:
+        met = sum(x >= floor for x in ratios)
+        print(f"goal {what}, round by round: met in {met} of {len(ratios)} rounds "
+              f"(median round {statistics.median(ratios):.2f} peer/sandpiper)")
+PY
 fi
 
 CONN="$OUTDIR/monitor/conn.log"
