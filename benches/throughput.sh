@@ -87,16 +87,8 @@ awk '$1 == "peer" && $2 == "runs" { t = 1; next }
 # load): on a shared machine the spread says more than one median.
 TIMES="$OUTDIR/times.tsv"
 if [ -f "$TIMES" ]; then
-    echo "per round, peer wall / sandpiper wall:"
-    awk -F'\t' '$1 == "monitor" { mon[$2] = $3; next }
-         !(($1, $2) in wall) { if (!($1 in seen)) { seen[$1] = 1; peers[++n] = $1 }
-                               wall[$1, $2] = $3; rounds[$1] = rounds[$1] " " $2 }
-         END { for (i = 1; i <= n; i++) {
-                   p = peers[i]; k = split(rounds[p], r, " "); line = ""
-                   for (j = 1; j <= k; j++)
-                       line = line sprintf(" %.2f", (mon[r[j]] > 0 ? wall[p, r[j]] / mon[r[j]] : 0))
-                   printf "  %-16s%s\n", p, line } }' "$TIMES"
-    # The rounds' own verdicts: a goal holds on this machine only if it holds in every round.
+    # One reading of the rounds: each peer's ratios in round order, then each goal's verdict
+    # (a goal holds on this machine only if it holds in every round).
     python3 - "$TIMES" <<'PY'
 import statistics
 import sys
@@ -108,13 +100,20 @@ for line in open(sys.argv[1]):
         mon[rnd] = float(wall)
     else:
         peers.setdefault(name, {}).setdefault(rnd, float(wall))
+ratios = {
+    peer: [w / mon[r] if mon.get(r) else 0.0 for r, w in rounds.items()]
+    for peer, rounds in peers.items()
+}
+print("per round, peer wall / sandpiper wall:")
+for peer, rs in ratios.items():
+    print(f"  {peer:<16}" + "".join(f" {x:.2f}" for x in rs))
 goals = {"tcpdump": ("sandpiper <= 3x tcpdump", 1 / 3), "suricata-single": ("throughput >= 2x suricata-single", 2.0)}
 for peer, (what, floor) in goals.items():
-    ratios = [w / mon[r] for r, w in peers.get(peer, {}).items() if mon.get(r)]
-    if ratios:
-        met = sum(x >= floor for x in ratios)
-        print(f"goal {what}, round by round: met in {met} of {len(ratios)} rounds "
-              f"(median round {statistics.median(ratios):.2f} peer/sandpiper)")
+    rs = [x for x in ratios.get(peer, []) if x > 0]
+    if rs:
+        met = sum(x >= floor for x in rs)
+        print(f"goal {what}, round by round: met in {met} of {len(rs)} rounds "
+              f"(median round {statistics.median(rs):.2f} peer/sandpiper)")
 PY
 fi
 
