@@ -11,7 +11,7 @@
 
 use crate::wasm::handlers::EventNames;
 use std::io;
-use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -27,21 +27,22 @@ use crate::flow::table::ConnEvent;
 use crate::flow::Conn;
 use crate::site::LocalNets;
 
-/// One call into the dispatcher, as the packet thread made it.
-// Events are nearly every item; boxing them would add an allocation per event to save space
-// in a short-lived chunk.
-#[allow(clippy::large_enum_variant)]
+/// One call into the dispatcher, as the packet thread made it. Items are small (32 bytes):
+/// an event and a connection snapshot (~250 and ~200 bytes) wait in their chunk's own lists,
+/// so the packet thread writes each once and a chunk of 512 items is 16 KiB, not the 150 KiB
+/// that made every chunk a fresh mapping of memory (page faults, zeroing) on the packet thread.
 pub enum Item {
     /// Network time moved on (a connection ended, or an event nobody wants was raised).
     Advance(f64),
-    Event(Event),
-    /// A core event about a connection, its `ConnInfo` made on the handler thread.
+    /// The next of the chunk's events.
+    Event,
+    /// A core event about the connection of the chunk's next snapshot, its `ConnInfo` made on
+    /// the handler thread.
     CoreEvent {
         name: &'static str,
         ts: f64,
-        conn: Box<ConnSnapshot>,
     },
-    Reload(ModuleUpdate),
+    Reload(Box<ModuleUpdate>),
     /// The analyzers' part of `sandpiper ctl status`, published at once when `publish` is set
     /// (otherwise with the next batch).
     AnalyzerStatus {
@@ -50,25 +51,81 @@ pub enum Item {
     },
 }
 
-impl Dispatcher {
-    fn take(&mut self, item: Item) {
-        match item {
-            Item::Advance(ts) => self.advance(ts),
-            Item::Event(e) => self.raise(e),
-            Item::CoreEvent { name, ts, conn } => self.raise(Event {
-                name: name.to_string(),
-                ts,
-                conn: Some(conn.info()),
-                args: Vec::new(),
-            }),
-            Item::Reload(u) => self.apply(u),
-            Item::AnalyzerStatus { text, publish } => {
-                self.analyzer_status = text;
-                if publish {
-                    self.publish_status();
-                }
+/// Items in raise order, with the events and connection snapshots they stand for in the order
+/// the items name them. The handler thread sends emptied chunks back, so in a steady state the
+/// packet thread allocates nothing to hand work over, and frees nothing the other thread made.
+pub struct Chunk {
+    items: Vec<Item>,
+    events: Vec<Event>,
+    conns: Vec<ConnSnapshot>,
+}
+
+impl Chunk {
+    fn new() -> Self {
+        Chunk {
+            items: Vec::with_capacity(CHUNK_ITEMS),
+            events: Vec::new(),
+            conns: Vec::new(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Queues an advance to `ts` (true), unless the item before is an advance at least as far:
+    /// `advance` is then a no-op (every timer due by then has fired, and a batch it left
+    /// pending was opened no earlier than that advance).
+    fn advance(&mut self, ts: f64) -> bool {
+        if let Some(Item::Advance(prev)) = self.items.last() {
+            if ts <= *prev {
+                return false;
             }
         }
+        self.items.push(Item::Advance(ts));
+        true
+    }
+}
+
+impl Dispatcher {
+    /// Takes a chunk's items in order and leaves it empty.
+    fn take_chunk(&mut self, chunk: &mut Chunk) {
+        let mut events = chunk.events.drain(..);
+        let mut conns = chunk.conns.drain(..);
+        for item in chunk.items.drain(..) {
+            match item {
+                Item::Advance(ts) => self.advance(ts),
+                Item::Event => {
+                    if let Some(e) = events.next() {
+                        self.raise(e);
+                    }
+                }
+                Item::CoreEvent { name, ts } => {
+                    if let Some(c) = conns.next() {
+                        self.raise(core_event(name, ts, &c));
+                    }
+                }
+                Item::Reload(u) => self.apply(*u),
+                Item::AnalyzerStatus { text, publish } => self.set_analyzer_status(text, publish),
+            }
+        }
+    }
+
+    fn set_analyzer_status(&mut self, text: String, publish: bool) {
+        self.analyzer_status = text;
+        if publish {
+            self.publish_status();
+        }
+    }
+}
+
+/// The event `name` about the connection in `c`.
+fn core_event(name: &'static str, ts: f64, c: &ConnSnapshot) -> Event {
+    Event {
+        name: name.to_string(),
+        ts,
+        conn: Some(c.info()),
+        args: Vec::new(),
     }
 }
 
@@ -85,42 +142,48 @@ enum Sink {
 
 struct HandlerThread {
     /// None once the thread is gone (it panicked); later items are dropped and `finish` says so.
-    tx: Option<SyncSender<Vec<Item>>>,
+    tx: Option<SyncSender<Chunk>>,
+    /// Chunks the handler thread has emptied, to fill again.
+    emptied: Receiver<Chunk>,
     thread: Option<JoinHandle<io::Result<()>>>,
-    chunk: Vec<Item>,
+    chunk: Chunk,
     /// Network time when the chunk's first item was queued.
     chunk_start: f64,
 }
 
 impl HandlerThread {
     fn spawn(mut d: Dispatcher) -> io::Result<Self> {
-        let (tx, rx) = sync_channel::<Vec<Item>>(CHUNKS_IN_FLIGHT);
+        let (tx, rx) = sync_channel::<Chunk>(CHUNKS_IN_FLIGHT);
+        // Room for every chunk in flight and the one being emptied, so sending one back never
+        // waits; a chunk that finds no room is dropped.
+        let (back, emptied) = sync_channel::<Chunk>(CHUNKS_IN_FLIGHT + 2);
         let thread = std::thread::Builder::new()
             .name("sandpiper-handlers".into())
             .spawn(move || {
-                for chunk in rx {
-                    for item in chunk {
-                        d.take(item);
-                    }
+                for mut chunk in rx {
+                    d.take_chunk(&mut chunk);
+                    let _ = back.try_send(chunk);
                 }
                 d.finish()
             })?;
         Ok(HandlerThread {
             tx: Some(tx),
+            emptied,
             thread: Some(thread),
-            chunk: Vec::with_capacity(CHUNK_ITEMS),
+            chunk: Chunk::new(),
             chunk_start: 0.0,
         })
     }
 
-    fn push(&mut self, item: Item, now: f64) {
-        if self.chunk.is_empty() {
+    /// Called after each item: notes when the chunk began and sends it when it is full.
+    fn pushed(&mut self, now: f64) {
+        let n = self.chunk.items.len();
+        if n == 1 {
             self.chunk_start = now;
         }
-        self.chunk.push(item);
         // A chunk spans at most BATCH_SPAN of network time, so handlers on a quiet live link
         // are no later than they would be inline.
-        if self.chunk.len() >= CHUNK_ITEMS || now - self.chunk_start >= BATCH_SPAN {
+        if n >= CHUNK_ITEMS || now - self.chunk_start >= BATCH_SPAN {
             self.flush();
         }
     }
@@ -129,7 +192,8 @@ impl HandlerThread {
         if self.chunk.is_empty() {
             return;
         }
-        let chunk = std::mem::replace(&mut self.chunk, Vec::with_capacity(CHUNK_ITEMS));
+        let next = self.emptied.try_recv().unwrap_or_else(|_| Chunk::new());
+        let chunk = std::mem::replace(&mut self.chunk, next);
         if let Some(tx) = &self.tx {
             if tx.send(chunk).is_err() {
                 self.tx = None;
@@ -199,10 +263,54 @@ impl EventBus {
         matches!(self.sink, Sink::Thread(_))
     }
 
-    fn send(&mut self, item: Item) {
+    fn send_advance(&mut self, ts: f64) {
         match &mut self.sink {
-            Sink::Inline(d) => d.take(item),
-            Sink::Thread(t) => t.push(item, self.now),
+            Sink::Inline(d) => d.advance(ts),
+            Sink::Thread(t) => {
+                if t.chunk.advance(ts) {
+                    t.pushed(self.now);
+                }
+            }
+        }
+    }
+
+    fn send_event(&mut self, e: Event) {
+        match &mut self.sink {
+            Sink::Inline(d) => d.raise(e),
+            Sink::Thread(t) => {
+                t.chunk.events.push(e);
+                t.chunk.items.push(Item::Event);
+                t.pushed(self.now);
+            }
+        }
+    }
+
+    /// The core event `name` about `c`. The dispatcher's `raise` first advances to `ts`, so no
+    /// advance item goes before it.
+    fn send_core_event(&mut self, name: &'static str, ts: f64, c: &Conn, local: &LocalNets) {
+        match &mut self.sink {
+            Sink::Inline(d) => d.raise(core_event(name, ts, &ConnSnapshot::of(c, local))),
+            Sink::Thread(t) => {
+                t.chunk.conns.push(ConnSnapshot::of(c, local));
+                t.chunk.items.push(Item::CoreEvent { name, ts });
+                t.pushed(self.now);
+            }
+        }
+    }
+
+    fn send_other(&mut self, item: Item) {
+        match &mut self.sink {
+            Sink::Inline(d) => match item {
+                Item::Reload(u) => d.apply(*u),
+                Item::AnalyzerStatus { text, publish } => d.set_analyzer_status(text, publish),
+                Item::Advance(_) | Item::Event | Item::CoreEvent { .. } => {
+                    unreachable!("sent by their own methods")
+                }
+            },
+            Sink::Thread(t) => {
+                t.chunk.items.push(item);
+                t.pushed(self.now);
+            }
         }
     }
 
@@ -234,7 +342,7 @@ impl EventBus {
         if let Some(u) = newest {
             self.wanted = wanted_by(&u.modules);
             self.analyzer_update = Some(u.modules.clone());
-            self.send(Item::Reload(u));
+            self.send_other(Item::Reload(Box::new(u)));
             self.flush();
         }
     }
@@ -243,7 +351,7 @@ impl EventBus {
         if ts > self.now {
             self.now = ts;
         }
-        self.send(Item::Advance(ts));
+        self.send_advance(ts);
     }
 
     /// An event raised at its network time; dropped here if no handler wants it.
@@ -253,15 +361,15 @@ impl EventBus {
             self.now = e.ts;
         }
         if self.wants(&e.name) {
-            self.send(Item::Event(e));
+            self.send_event(e);
         } else {
-            self.send(Item::Advance(e.ts));
+            self.send_advance(e.ts);
         }
     }
 
     /// The analyzers' part of `sandpiper ctl status`.
     pub fn set_analyzer_status(&mut self, text: String, publish: bool) {
-        self.send(Item::AnalyzerStatus { text, publish });
+        self.send_other(Item::AnalyzerStatus { text, publish });
         if publish {
             self.flush();
         }
@@ -280,15 +388,14 @@ impl EventBus {
     /// connection's info) is built only if some handler wants it.
     fn core_event(&mut self, name: &'static str, ts: f64, c: &Conn, local: &LocalNets) {
         self.poll_reload();
-        self.advance(ts);
         if !self.wants(name) {
+            self.advance(ts);
             return;
         }
-        self.send(Item::CoreEvent {
-            name,
-            ts,
-            conn: Box::new(ConnSnapshot::of(c, local)),
-        });
+        if ts > self.now {
+            self.now = ts;
+        }
+        self.send_core_event(name, ts, c, local);
     }
 }
 
@@ -307,5 +414,38 @@ impl ConnObserver for EventBus {
         let analyzers = self.logs.finish();
         let failures = self.failures.finish();
         handlers.and(analyzers).and(failures)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_advance_no_later_than_the_one_just_queued_is_dropped() {
+        let mut c = Chunk::new();
+        assert!(c.advance(2.0));
+        // advance(1.5) and advance(2.0) right after advance(2.0) change nothing.
+        assert!(!c.advance(1.5));
+        assert!(!c.advance(2.0));
+        assert!(c.advance(2.5));
+        c.items.push(Item::Event);
+        // After anything else an advance is queued again, even to the same time.
+        assert!(c.advance(2.5));
+        let times: Vec<Option<f64>> = c
+            .items
+            .iter()
+            .map(|i| match i {
+                Item::Advance(t) => Some(*t),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(times, [Some(2.0), Some(2.5), None, Some(2.5)]);
+    }
+
+    #[test]
+    fn items_stay_small() {
+        // The chunk's 512 items fit in 16 KiB; the events and snapshots live beside them.
+        assert!(std::mem::size_of::<Item>() <= 32);
     }
 }
