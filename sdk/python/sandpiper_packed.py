@@ -43,12 +43,14 @@ _F64 = struct.Struct("<d")
 _U64 = struct.Struct("<Q")
 _I64 = struct.Struct("<q")
 _PORT = struct.Struct("<HB")
-# An event's fixed block: name length, ts, has-conn, argument count.
-_EVENT = struct.Struct("<IdBI")
+# An event's fixed block: name length, ts, has-conn, argument count. Public, with CONN_FIXED
+# and read_value, for a handler that reads a batch in place (guest-scripts/known-services).
+EVENT_HEAD = struct.Struct("<IdBI")
 # A connection's fixed block: start, duration, orig/resp bytes, orig/resp packets, orig port
 # and transport, resp port and transport, local-orig, local-resp, the two address lengths and
 # the length of its text (uid, conn-state, history, service, tunnel-parents, NUL-separated).
-_CONN = struct.Struct("<dd4QHBHBBBBBI")
+# The two addresses (4 or 16 bytes each) and the text follow it.
+CONN_FIXED = struct.Struct("<dd4QHBHBBBBBI")
 
 # Transport codes (the WIT enum's indexes) and their enum members, looked up once.
 TCP, UDP, ICMP, UNKNOWN_TRANSPORT = 0, 1, 2, 3
@@ -119,7 +121,8 @@ def port(number: int, proto: int) -> Port:
     return Port(number, _TRANSPORTS[proto])
 
 
-def _value(b: bytes, at: int) -> Tuple[Value, int]:
+def read_value(b: bytes, at: int) -> Tuple[Value, int]:
+    """The flat value at `at` of `b` and the offset after it."""
     tag = b[at]
     at += 1
     if tag == 7:
@@ -155,6 +158,23 @@ def _value(b: bytes, at: int) -> Tuple[Value, int]:
     raise PackedError(f"an unknown value tag {tag} at byte {at - 1}")
 
 
+# What reading a cut or malformed batch raises, for `batch_error`.
+READ_ERRORS = (struct.error, IndexError, ValueError)
+
+
+def batch_error(e: Exception, at: int) -> PackedError:
+    """The `PackedError` for one of `READ_ERRORS` raised while reading a batch near `at`."""
+    if isinstance(e, PackedError):
+        return e
+    return PackedError(f"a malformed batch near byte {at}: {e}")
+
+
+def check_end(b: bytes, at: int) -> None:
+    """Raises `PackedError` unless the batch's last event ended at its last byte."""
+    if at != len(b):
+        raise PackedError(f"bytes after the last event at byte {at}")
+
+
 def events(batch) -> List[Tuple[str, float, Optional[Conn], List[Value]]]:
     """The events of a ``packed-events`` batch, in order: ``(name, ts, conn, args)``, with
     ``conn`` a ``Conn`` or ``None`` and ``args`` the event's flat values.
@@ -162,8 +182,8 @@ def events(batch) -> List[Tuple[str, float, Optional[Conn], List[Value]]]:
     One loop without calls per event: in CPython on Wasm each Python-level call costs a few
     thousand fuel, and this runs for every event a handler gets."""
     b = batch.bytes
-    head = _EVENT.unpack_from
-    fixed = _CONN.unpack_from
+    head = EVENT_HEAD.unpack_from
+    fixed = CONN_FIXED.unpack_from
     at = 0
     out = []
     append = out.append
@@ -215,15 +235,12 @@ def events(batch) -> List[Tuple[str, float, Optional[Conn], List[Value]]]:
                     raise PackedError(f"an address length other than 4 or 16 before byte {at}")
             args: List[Value] = []
             for _ in range(n):
-                v, at = _value(b, at)
+                v, at = read_value(b, at)
                 args.append(v)
             append((name, ts, conn, args))
-    except (struct.error, IndexError, ValueError) as e:
-        if isinstance(e, PackedError):
-            raise
-        raise PackedError(f"a malformed batch near byte {at}: {e}") from None
-    if at != len(b):
-        raise PackedError(f"bytes after the last event at byte {at}")
+    except READ_ERRORS as e:
+        raise batch_error(e, at) from None
+    check_end(b, at)
     return out
 
 
