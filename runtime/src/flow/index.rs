@@ -77,6 +77,11 @@ impl FlowIndex {
     }
 
     /// Forgets `key`, held by `slot`.
+    /// Forgets every entry at once (the table's end-of-input flush).
+    pub fn clear(&mut self) {
+        self.slots.clear();
+    }
+
     pub fn remove(&mut self, key: &ConnKey, slot: u32) {
         if let Ok(entry) = self
             .slots

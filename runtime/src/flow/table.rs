@@ -71,6 +71,23 @@ struct Slot {
     session_armed: bool,
 }
 
+/// Asks the CPU to bring `slot` into the cache (every line of it: logging a connection reads
+/// most of its fields).
+#[inline]
+fn prefetch_slot(slot: &Slot) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let start = (slot as *const Slot).cast::<i8>();
+        for offset in (0..std::mem::size_of::<Slot>()).step_by(64) {
+            // SAFETY: a prefetch never faults, and the addresses lie within `slot`.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(start.add(offset)) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = slot;
+}
+
 /// The key of the connection in `slot`, which the index only holds while there is one.
 #[inline]
 fn slot_key(slots: &ChunkedVec<Slot>, slot: u32) -> &ConnKey {
@@ -256,9 +273,25 @@ impl ConnTable {
             .filter_map(|(i, s)| s.conn.as_ref().map(|c| (c.start, i as u32)))
             .collect();
         live.sort_unstable();
-        for (_, i) in live {
-            self.remove(i, sink);
+        // A third of the bench trace's connections are still open at its end, and this loop
+        // was ~9% of a conn.log-only run. In start order the slots are visited at random, so
+        // the one after next is fetched while this one is logged; the index is emptied whole
+        // at the end instead of entry by entry (each removal another cache miss).
+        for (k, &(_, i)) in live.iter().enumerate() {
+            if let Some(&(_, ahead)) = live.get(k + 2) {
+                prefetch_slot(&self.slots[ahead as usize]);
+            }
+            let s = &mut self.slots[i as usize];
+            if let Some(conn) = s.conn.as_mut() {
+                s.key = None;
+                let gen = &mut self.gens[i as usize];
+                *gen = gen.wrapping_add(1);
+                sink.conn_done(conn);
+                s.conn = None;
+                self.free.push(i);
+            }
         }
+        self.index.clear();
         self.timers.clear();
     }
 

@@ -461,3 +461,29 @@ fn unanswered_syn_times_out_after_attempt_delay() {
     assert_eq!(sim.sink.conns.len(), 1);
     assert_eq!(sim.sink.conns[0].conn_state(), "S0");
 }
+
+#[test]
+fn after_the_end_of_input_flush_the_same_ports_make_a_new_connection() {
+    // flush_all empties the index whole instead of entry by entry: nothing of the flushed
+    // connection may be found again.
+    let mut sim = Sim::new();
+    for s in handshake() {
+        sim.send(s);
+    }
+    sim.table.flush_all(&mut sim.sink);
+    assert_eq!(sim.sink.conns.len(), 1);
+    assert_eq!(sim.table.len(), 0);
+    for s in handshake() {
+        sim.send(s);
+    }
+    sim.send(seg(true, F::ACK, 1, 1, 10));
+    sim.table.flush_all(&mut sim.sink);
+    assert_eq!(sim.sink.conns.len(), 2);
+    let (first, second) = (&sim.sink.conns[0], &sim.sink.conns[1]);
+    assert_ne!(first.uid, second.uid);
+    assert_eq!(first.orig.pkts, 2);
+    assert_eq!(
+        second.orig.pkts, 3,
+        "the second connection counts only its own packets"
+    );
+}
