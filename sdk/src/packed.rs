@@ -19,6 +19,18 @@ pub use sandpiper_packed::{
 
 use crate::types::{Port, Transport as WitTransport, Value};
 
+/// The events of a packed batch in order, for a `PackedHandler`'s loop: it stops at the first
+/// event that does not decode (the host never sends one) with a line on stderr naming `who`.
+pub fn each_event<'a>(
+    events: Events<'a>,
+    who: &'static str,
+) -> impl Iterator<Item = EventRef<'a>> + 'a {
+    events.map_while(move |e| {
+        e.map_err(|err| eprintln!("{who}: a batch that does not decode: {err}"))
+            .ok()
+    })
+}
+
 /// A WIT value as a [`ValueRef`] borrowing its strings (for code that has owned rows, such as
 /// a writer's tests).
 pub fn value_ref(v: &Value) -> ValueRef<'_> {
@@ -68,5 +80,25 @@ fn transport(p: &Port) -> Transport {
         WitTransport::Udp => Transport::Udp,
         WitTransport::Icmp => Transport::Icmp,
         WitTransport::Unknown => Transport::Unknown,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_event_stops_at_the_first_event_that_does_not_decode() {
+        let mut enc = EventEncoder::new();
+        for name in ["a", "b"] {
+            enc.push(name, 1.0, None, &mut std::iter::empty());
+        }
+        let (_, mut bytes) = enc.take();
+        // A third event promised by the count but cut after its name length.
+        bytes.extend_from_slice(&1u32.to_le_bytes());
+        let names: Vec<&str> = each_event(Events::new(3, &bytes), "test")
+            .map(|e| e.name)
+            .collect();
+        assert_eq!(names, ["a", "b"]);
     }
 }

@@ -30,10 +30,9 @@ use std::collections::HashSet;
 use std::net::IpAddr;
 
 use sandpiper_sdk::log;
-use sandpiper_sdk::types::{
-    ConnInfo, Event, Field, IpAddress, LogSchema, Row, ScalarType, Transport, Value,
-};
-use sandpiper_sdk::Handler;
+use sandpiper_sdk::packed::{each_event, ConnFields, Events, Transport};
+use sandpiper_sdk::types::{Field, IpAddress, LogSchema, Row, ScalarType, Value};
+use sandpiper_sdk::PackedHandler;
 
 /// Small blocks from size-class free lists instead of dlmalloc (see the sdk's `alloc`).
 #[cfg(target_family = "wasm")]
@@ -67,17 +66,17 @@ fn schema() -> LogSchema {
 
 /// Whether the connection completed a TCP handshake as Zeek's `connection_established` +
 /// both-endpoints-established test sees it (see the crate docs).
-fn established(conn: &ConnInfo) -> bool {
-    conn.id.orig_p.proto == Transport::Tcp
+fn established(conn: &ConnFields<'_>) -> bool {
+    conn.orig_transport == Transport::Tcp
         && conn.history.contains('S')
         && conn.history.contains('h')
 }
 
 /// The local endpoints of a connection (an address talking to itself comes twice; the known set
 /// keeps it to one row).
-fn local_hosts(conn: &ConnInfo) -> impl Iterator<Item = IpAddress> {
-    let orig = conn.local_orig.then_some(conn.id.orig_h);
-    let resp = conn.local_resp.then_some(conn.id.resp_h);
+fn local_hosts(conn: &ConnFields<'_>) -> impl Iterator<Item = IpAddr> {
+    let orig = conn.local_orig.then_some(conn.orig_h);
+    let resp = conn.local_resp.then_some(conn.resp_h);
     orig.into_iter().chain(resp)
 }
 
@@ -99,24 +98,27 @@ impl KnownHosts {
     }
 }
 
-impl Handler for KnownHosts {
-    fn handle(&mut self, batch: Vec<Event>) {
+impl PackedHandler for KnownHosts {
+    fn handle(&mut self, events: Events<'_>) {
         let mut rows: Vec<Row> = Vec::new();
         let mut new: Vec<IpAddr> = Vec::new();
-        for ev in &batch {
-            let Some(conn) = ev.conn.as_ref().filter(|_| ev.name == CONN_END) else {
+        for ev in each_event(events, "known-hosts") {
+            let Some(conn) = ev.conn.filter(|_| ev.name == CONN_END) else {
                 continue;
             };
+            let conn = &conn.fields;
             if !established(conn) {
                 continue;
             }
-            for host in local_hosts(conn) {
-                let ip = IpAddr::from(&host);
+            for ip in local_hosts(conn) {
                 if !self.known.insert(ip) {
                     continue;
                 }
                 new.push(ip);
-                rows.push(vec![Value::Time(conn.start), Value::Addr(host)]);
+                rows.push(vec![
+                    Value::Time(conn.start),
+                    Value::Addr(IpAddress::from(ip)),
+                ]);
             }
         }
         if rows.is_empty() {
@@ -140,4 +142,4 @@ impl Handler for KnownHosts {
     }
 }
 
-sandpiper_sdk::export_handler!(KnownHosts);
+sandpiper_sdk::export_packed_handler!(KnownHosts);

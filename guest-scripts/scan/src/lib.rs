@@ -15,11 +15,10 @@
 pub mod detect;
 pub mod failed;
 
-use std::net::IpAddr;
-
 use detect::{Attempt, Detector, Finding};
 use failed::{Failed, When};
-use sandpiper_sdk::types::{ConnInfo, Event, IpAddress, Port, Transport};
+use sandpiper_sdk::packed::{each_event, ConnFields, Events, Transport};
+use sandpiper_sdk::types::{IpAddress, Port};
 
 /// Small blocks from size-class free lists instead of dlmalloc (see the sdk's `alloc`).
 #[cfg(target_family = "wasm")]
@@ -35,12 +34,11 @@ const TCP_RESET_DELAY: f64 = 5.0;
 
 /// The attempt scan.zeek's `add_sumstats(c$id, reverse)` observes, with the network time at
 /// which Zeek would have observed it. `removed_at` is the `connection_state_remove` time.
-pub fn attempt(conn: &ConnInfo, failed: Failed, removed_at: f64) -> Attempt {
-    let id = &conn.id;
+pub fn attempt(conn: &ConnFields<'_>, failed: Failed, removed_at: f64) -> Attempt {
     let (scanner, victim, port, scanner_local) = if failed.reverse {
-        (id.resp_h, id.orig_h, id.orig_p.number, conn.local_resp)
+        (conn.resp_h, conn.orig_h, conn.orig_p, conn.local_resp)
     } else {
-        (id.orig_h, id.resp_h, id.resp_p.number, conn.local_orig)
+        (conn.orig_h, conn.resp_h, conn.resp_p, conn.local_orig)
     };
     let last_packet = conn.start + conn.duration;
     // A timer that would have fired after the connection was removed fired at the removal
@@ -55,8 +53,8 @@ pub fn attempt(conn: &ConnInfo, failed: Failed, removed_at: f64) -> Attempt {
             .max(last_packet),
     };
     Attempt {
-        scanner: IpAddr::from(&scanner),
-        victim: IpAddr::from(&victim),
+        scanner,
+        victim,
         port,
         scanner_local,
         ts,
@@ -93,26 +91,26 @@ pub struct Scan {
 
 impl Scan {
     /// The findings of one finished connection.
-    pub fn connection(&mut self, conn: &ConnInfo, removed_at: f64) -> Vec<Finding> {
+    pub fn connection(&mut self, conn: &ConnFields<'_>, removed_at: f64) -> Vec<Finding> {
         // The first connection seen starts the epoch clock (Zeek: the first packet).
         self.detector.start_clock(conn.start);
-        if conn.id.orig_p.proto != Transport::Tcp {
+        if conn.orig_transport != Transport::Tcp {
             return Vec::new();
         }
-        failed::failed_attempts(&conn.history)
+        failed::failed_attempts(conn.history)
             .into_iter()
             .flat_map(|f| self.detector.observe(&attempt(conn, f, removed_at)))
             .collect()
     }
 }
 
-impl sandpiper_sdk::Handler for Scan {
-    fn handle(&mut self, batch: Vec<Event>) {
-        for ev in &batch {
-            let Some(conn) = ev.conn.as_ref().filter(|_| ev.name == CONN_END) else {
+impl sandpiper_sdk::PackedHandler for Scan {
+    fn handle(&mut self, events: Events<'_>) {
+        for ev in each_event(events, "scan") {
+            let Some(conn) = ev.conn.filter(|_| ev.name == CONN_END) else {
                 continue;
             };
-            for finding in self.connection(conn, ev.ts) {
+            for finding in self.connection(&conn.fields, ev.ts) {
                 if let Err(e) = sandpiper_sdk::notice::raise(&notice(&finding)) {
                     eprintln!("scan: raising {} failed: {e}", finding.note());
                 }
@@ -122,34 +120,40 @@ impl sandpiper_sdk::Handler for Scan {
 }
 
 #[cfg(target_arch = "wasm32")]
-sandpiper_sdk::export_handler!(Scan);
+sandpiper_sdk::export_packed_handler!(Scan);
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sandpiper_sdk::types::ConnId;
+    use std::net::IpAddr;
 
-    fn tcp_conn(
+    fn tcp_conn<'a>(
         orig: &str,
         orig_p: u16,
         resp: &str,
         resp_p: u16,
-        history: &str,
+        history: &'a str,
         start: f64,
-    ) -> ConnInfo {
-        let mut c = ConnInfo::fresh(
-            "C1".to_string(),
-            ConnId {
-                orig_h: IpAddress::from(orig.parse::<IpAddr>().unwrap()),
-                orig_p: Port::tcp(orig_p),
-                resp_h: IpAddress::from(resp.parse::<IpAddr>().unwrap()),
-                resp_p: Port::tcp(resp_p),
-            },
+    ) -> ConnFields<'a> {
+        ConnFields {
+            uid: "C1",
+            orig_h: orig.parse().unwrap(),
+            orig_p,
+            orig_transport: Transport::Tcp,
+            resp_h: resp.parse().unwrap(),
+            resp_p,
+            resp_transport: Transport::Tcp,
             start,
-        );
-        c.history = history.to_string();
-        c.duration = 0.000_1;
-        c
+            duration: 0.000_1,
+            orig_bytes: 0,
+            resp_bytes: 0,
+            orig_pkts: 0,
+            resp_pkts: 0,
+            conn_state: "OTH",
+            history,
+            local_orig: false,
+            local_resp: false,
+        }
     }
 
     #[test]
@@ -178,7 +182,7 @@ mod tests {
     fn reverse_attempt_swaps_roles() {
         // An unanswered SYN-ACK: the responder is the scanner, the originator's port scanned.
         let conn = tcp_conn("10.0.0.9", 8080, "10.0.0.1", 51000, "H", 10.0);
-        let failed = failed::failed_attempts(&conn.history);
+        let failed = failed::failed_attempts(conn.history);
         assert_eq!(failed.len(), 1);
         let a = attempt(&conn, failed[0], 70.0);
         assert_eq!(a.scanner, "10.0.0.1".parse::<IpAddr>().unwrap());
@@ -193,8 +197,8 @@ mod tests {
         let mut scan = Scan::default();
         for port in 1..=20u16 {
             let mut conn = tcp_conn("10.0.0.1", 5000, "10.0.0.2", port, "D", 1.0);
-            conn.id.orig_p = Port::udp(5000);
-            conn.id.resp_p = Port::udp(port);
+            conn.orig_transport = Transport::Udp;
+            conn.resp_transport = Transport::Udp;
             assert!(scan.connection(&conn, 2.0).is_empty());
         }
     }
