@@ -76,12 +76,12 @@ impl FlowIndex {
             .insert_unique(spread(hash), Entry { slot, hash }, |e| spread(e.hash));
     }
 
-    /// Forgets `key`, held by `slot`.
     /// Forgets every entry at once (the table's end-of-input flush).
     pub fn clear(&mut self) {
         self.slots.clear();
     }
 
+    /// Forgets `key`, held by `slot`.
     pub fn remove(&mut self, key: &ConnKey, slot: u32) {
         if let Ok(entry) = self
             .slots

@@ -251,11 +251,21 @@ impl ConnTable {
 
     fn remove(&mut self, slot: u32, sink: &mut dyn ConnSink) {
         let s = &mut self.slots[slot as usize];
-        // Logged where it lies: moving it out first copied hundreds of bytes per connection.
-        if let Some(conn) = s.conn.as_mut() {
+        if s.conn.is_some() {
             if let Some(k) = s.key.take() {
                 self.index.remove(&k, slot);
             }
+        }
+        self.retire(slot, sink);
+    }
+
+    /// Logs the connection in `slot` and frees the slot, leaving the index as it is: the
+    /// caller has taken the key out of it, or is about to empty it.
+    fn retire(&mut self, slot: u32, sink: &mut dyn ConnSink) {
+        let s = &mut self.slots[slot as usize];
+        // Logged where it lies: moving it out first copied hundreds of bytes per connection.
+        if let Some(conn) = s.conn.as_mut() {
+            s.key = None;
             let gen = &mut self.gens[slot as usize];
             *gen = gen.wrapping_add(1);
             sink.conn_done(conn);
@@ -281,15 +291,7 @@ impl ConnTable {
             if let Some(&(_, ahead)) = live.get(k + 2) {
                 prefetch_slot(&self.slots[ahead as usize]);
             }
-            let s = &mut self.slots[i as usize];
-            if let Some(conn) = s.conn.as_mut() {
-                s.key = None;
-                let gen = &mut self.gens[i as usize];
-                *gen = gen.wrapping_add(1);
-                sink.conn_done(conn);
-                s.conn = None;
-                self.free.push(i);
-            }
+            self.retire(i, sink);
         }
         self.index.clear();
         self.timers.clear();

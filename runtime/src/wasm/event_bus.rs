@@ -42,6 +42,12 @@ pub enum Item {
         name: &'static str,
         ts: f64,
     },
+    Control(Control),
+}
+
+/// A call about the monitor rather than the traffic: made the same way inline and on the
+/// handler thread.
+pub enum Control {
     Reload(Box<ModuleUpdate>),
     /// The analyzers' part of `sandpiper ctl status`, published at once when `publish` is set
     /// (otherwise with the next batch).
@@ -105,16 +111,20 @@ impl Dispatcher {
                         self.raise(core_event(name, ts, &c));
                     }
                 }
-                Item::Reload(u) => self.apply(*u),
-                Item::AnalyzerStatus { text, publish } => self.set_analyzer_status(text, publish),
+                Item::Control(c) => self.control(c),
             }
         }
     }
 
-    fn set_analyzer_status(&mut self, text: String, publish: bool) {
-        self.analyzer_status = text;
-        if publish {
-            self.publish_status();
+    fn control(&mut self, c: Control) {
+        match c {
+            Control::Reload(u) => self.apply(*u),
+            Control::AnalyzerStatus { text, publish } => {
+                self.analyzer_status = text;
+                if publish {
+                    self.publish_status();
+                }
+            }
         }
     }
 }
@@ -298,17 +308,11 @@ impl EventBus {
         }
     }
 
-    fn send_other(&mut self, item: Item) {
+    fn send_control(&mut self, c: Control) {
         match &mut self.sink {
-            Sink::Inline(d) => match item {
-                Item::Reload(u) => d.apply(*u),
-                Item::AnalyzerStatus { text, publish } => d.set_analyzer_status(text, publish),
-                Item::Advance(_) | Item::Event | Item::CoreEvent { .. } => {
-                    unreachable!("sent by their own methods")
-                }
-            },
+            Sink::Inline(d) => d.control(c),
             Sink::Thread(t) => {
-                t.chunk.items.push(item);
+                t.chunk.items.push(Item::Control(c));
                 t.pushed(self.now);
             }
         }
@@ -342,24 +346,27 @@ impl EventBus {
         if let Some(u) = newest {
             self.wanted = wanted_by(&u.modules);
             self.analyzer_update = Some(u.modules.clone());
-            self.send_other(Item::Reload(Box::new(u)));
+            self.send_control(Control::Reload(Box::new(u)));
             self.flush();
         }
     }
 
-    fn advance(&mut self, ts: f64) {
+    /// Network time moves to `ts` if that is later.
+    fn note_time(&mut self, ts: f64) {
         if ts > self.now {
             self.now = ts;
         }
+    }
+
+    fn advance(&mut self, ts: f64) {
+        self.note_time(ts);
         self.send_advance(ts);
     }
 
     /// An event raised at its network time; dropped here if no handler wants it.
     pub fn raise(&mut self, e: Event) {
         self.poll_reload();
-        if e.ts > self.now {
-            self.now = e.ts;
-        }
+        self.note_time(e.ts);
         if self.wants(&e.name) {
             self.send_event(e);
         } else {
@@ -369,7 +376,7 @@ impl EventBus {
 
     /// The analyzers' part of `sandpiper ctl status`.
     pub fn set_analyzer_status(&mut self, text: String, publish: bool) {
-        self.send_other(Item::AnalyzerStatus { text, publish });
+        self.send_control(Control::AnalyzerStatus { text, publish });
         if publish {
             self.flush();
         }
@@ -392,9 +399,7 @@ impl EventBus {
             self.advance(ts);
             return;
         }
-        if ts > self.now {
-            self.now = ts;
-        }
+        self.note_time(ts);
         self.send_core_event(name, ts, c, local);
     }
 }
