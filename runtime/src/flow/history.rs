@@ -5,6 +5,12 @@
 //! recorded on a log10 scale (the 1st, 10th, 100th, ... occurrence); '^' marks a
 //! role flip; 'X' (once, for the connection rather than a direction) that an analyzer
 //! reported a protocol violation and was removed.
+//!
+//! The letters are kept inline up to 16 of them, which nearly every connection's history
+//! is: a `String` was an allocation for every connection and, on every packet that added a
+//! letter, a cache line of its own beside the connection's.
+
+use smallvec::SmallVec;
 
 /// One bit per letter and direction for letters recorded once.
 pub mod bits {
@@ -53,20 +59,19 @@ impl ScaledCounter {
 
 #[derive(Debug, Clone, Default)]
 pub struct History {
-    letters: String,
+    /// ASCII letters only.
+    letters: SmallVec<[u8; 16]>,
     seen: u32,
 }
 
 impl History {
     pub fn new() -> Self {
-        History {
-            letters: String::with_capacity(12),
-            seen: 0,
-        }
+        History::default()
     }
 
     pub fn as_str(&self) -> &str {
-        &self.letters
+        // Every letter pushed is ASCII, so this never falls back.
+        std::str::from_utf8(&self.letters).unwrap_or_default()
     }
 
     /// Records `code` (given as the originator's letter) once per direction.
@@ -81,7 +86,7 @@ impl History {
             return false;
         }
         self.seen |= mask;
-        self.letters.push(code as char);
+        self.letters.push(code);
         true
     }
 
@@ -92,7 +97,7 @@ impl History {
         } else {
             code.to_ascii_lowercase()
         };
-        self.letters.push(code as char);
+        self.letters.push(code);
     }
 
     /// Records a log-scaled letter (C, G, T, W).
@@ -112,9 +117,9 @@ impl History {
     /// other side sent them), their seen-bits moved to the other direction. Zeek's history of a
     /// connection flipped on the packet after its first SYN-ACK reads so ("^hADadFf").
     pub fn flip_from_start(&mut self) {
-        let mut letters = String::with_capacity(self.letters.len() + 1);
-        letters.push('^');
-        letters.extend(self.letters.chars().map(|c| {
+        let mut letters = SmallVec::with_capacity(self.letters.len() + 1);
+        letters.push(b'^');
+        letters.extend(self.letters.iter().map(|c| {
             if c.is_ascii_uppercase() {
                 c.to_ascii_lowercase()
             } else {
@@ -132,7 +137,7 @@ impl History {
     /// Marks a role flip. Like Zeek, the seen-bits stay where they were: they
     /// belong to the direction, not to the host.
     pub fn flip(&mut self) {
-        self.letters.push('^');
+        self.letters.push(b'^');
     }
 }
 
@@ -190,6 +195,18 @@ mod tests {
             h.scaled(true, &mut c, b'C');
         }
         assert_eq!(h.as_str(), "C");
+    }
+
+    #[test]
+    fn long_histories_spill_intact() {
+        let mut h = History::new();
+        let letters = b"SADFRSADFRSADFRSADFRSADFR";
+        for &c in letters {
+            h.add(true, c);
+        }
+        h.flip_from_start();
+        assert_eq!(h.as_str(), "^sadfrsadfrsadfrsadfrsadfr");
+        assert_eq!(std::mem::size_of::<History>(), 32);
     }
 
     #[test]
