@@ -183,14 +183,16 @@ def events(batch) -> List[Tuple[str, float, Optional[Conn], List[Value]]]:
     thousand fuel, and this runs for every event a handler gets."""
     b = batch.bytes
     head = EVENT_HEAD.unpack_from
+    head_size = EVENT_HEAD.size
     fixed = CONN_FIXED.unpack_from
+    fixed_size = CONN_FIXED.size
     at = 0
     out = []
     append = out.append
     try:
         for _ in range(batch.count):
             name_len, ts, has_conn, n = head(b, at)
-            at += 17
+            at += head_size
             name = b[at : at + name_len].decode()
             at += name_len
             conn = None
@@ -213,7 +215,7 @@ def events(batch) -> List[Tuple[str, float, Optional[Conn], List[Value]]]:
                     resp_len,
                     text_len,
                 ) = fixed(b, at)
-                at += 62
+                at += fixed_size
                 conn.local_orig = local_orig == 1
                 conn.local_resp = local_resp == 1
                 end = at + orig_len

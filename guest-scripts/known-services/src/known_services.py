@@ -120,8 +120,12 @@ _ROW_HEAD_V6 = struct.Struct("<IBdBB16sBHB")
 # skipped). On the bench trace: 1.50 -> 1.04 G fuel, known_services.log identical.
 _CONN_FIELDS = struct.Struct("<d8x8xQ8xQ3xHBxBBBI")
 # The layout is the SDK's; a change there must fail the build (componentize-py runs this
-# module's top level when it builds the component), not misread every event.
-assert _CONN_FIELDS.size == packed.CONN_FIXED.size, "packed-events' connection block changed"
+# module's top level when it builds the component), not misread every event: a block the SDK
+# packs with distinct values must give this struct's fields their own values back.
+_SAMPLE_CONN = packed.CONN_FIXED.pack(0.5, 1.5, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14)
+assert _CONN_FIELDS.unpack(_SAMPLE_CONN) == (0.5, 3, 5, 8, 9, 11, 12, 13, 14), (
+    "packed-events' connection block changed"
+)
 
 
 def set_header(n: int) -> bytes:
