@@ -19,8 +19,10 @@
 #      peak RSS, Mbit/s and kpkt/s, with ratios peer/sandpiper (>1: sandpiper is faster);
 #   4. prints sandpiper's ratios against tcpdump and suricata-single (sandpiper/peer, the
 #      goal is wall <= 3x tcpdump), each round's peer/sandpiper wall ratio (the spread on
-#      a shared machine), in how many rounds each goal held, and the line count of
-#      sandpiper's conn.log.
+#      a shared machine), in how many rounds each goal held, each goal's verdict on the
+#      ratio of the medians with its 90% interval (benches/stats.py: met when the whole
+#      interval meets it, i.e. with 95% confidence), and the line count of sandpiper's
+#      conn.log.
 #
 # Environment: SIZE_MB=200  RUNS=3  PEERS="tcpdump suricata-single"  OUTDIR=/tmp/peers-out
 #   SANDPIPER_ARGS (default "--modules target/modules": the DNS and HTTP analyzers and the
@@ -87,11 +89,15 @@ awk '$1 == "peer" && $2 == "runs" { t = 1; next }
 # load): on a shared machine the spread says more than one median.
 TIMES="$OUTDIR/times.tsv"
 if [ -f "$TIMES" ]; then
-    # One reading of the rounds: each peer's ratios in round order, then each goal's verdict
-    # (a goal holds on this machine only if it holds in every round).
-    python3 - "$TIMES" <<'PY'
+    # Each peer's ratios in round order, in how many rounds each goal held, and the verdict:
+    # the goal on the ratio of the medians, with a 90% interval from resampling the rounds
+    # (benches/stats.py says why a goal is not judged round by round).
+    python3 - "$TIMES" "$ROOT/benches" <<'PY'
 import statistics
 import sys
+
+sys.path.insert(0, sys.argv[2])
+import stats  # noqa: E402
 
 mon, peers = {}, {}
 for line in open(sys.argv[1]):
@@ -114,6 +120,13 @@ for peer, (what, floor) in goals.items():
         met = sum(x >= floor for x in rs)
         print(f"goal {what}, round by round: met in {met} of {len(rs)} rounds "
               f"(median round {statistics.median(rs):.2f} peer/sandpiper)")
+        rounds = [r for r in peers[peer] if mon.get(r)]
+        if len(rounds) >= 2:
+            m = [mon[r] for r in rounds]
+            p = [peers[peer][r] for r in rounds]
+            ratio, lo, hi = stats.median_ratio_interval(m, p)
+            print(f"goal {what}: {ratio:.2f} peer/sandpiper by the medians, 90% interval "
+                  f"{lo:.2f}-{hi:.2f}: {stats.verdict(lo, hi, goal_min=floor)}")
 PY
 fi
 
