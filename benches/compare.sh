@@ -12,8 +12,8 @@
 # throughput, is a time ratio B/A below 1/0.85 = 1.176 with A the analyzers alone (a
 # directory holding only their .wasm and .toml files) and B every module.
 #
-# Prints each run's wall time, each pair's ratio B/A, the medians, and the ratio of the
-# medians with its 90% interval and the goal's verdict (benches/stats.py).
+# Prints each run's wall time, each pair's ratio B/A, the medians, and the median of the
+# pairs' ratios with its 90% interval and the goal's verdict (benches/stats.py).
 #
 # Environment: SIZE_MB=200 (the trace /tmp/bench-$SIZE_MB.pcap, built by throughput.sh if
 #   missing), RUNS=15 (pairs), GOAL_MAX (a bound on B/A to judge).

@@ -20,7 +20,7 @@
 #   4. prints sandpiper's ratios against tcpdump and suricata-single (sandpiper/peer, the
 #      goal is wall <= 3x tcpdump), each round's peer/sandpiper wall ratio (the spread on
 #      a shared machine), in how many rounds each goal held, each goal's verdict on the
-#      ratio of the medians with its 90% interval (benches/stats.py: met when the whole
+#      median round's ratio with its 90% interval (benches/stats.py: met when the whole
 #      interval meets it, i.e. with 95% confidence), and the line count of sandpiper's
 #      conn.log.
 #
@@ -90,8 +90,9 @@ awk '$1 == "peer" && $2 == "runs" { t = 1; next }
 TIMES="$OUTDIR/times.tsv"
 if [ -f "$TIMES" ]; then
     # Each peer's ratios in round order, in how many rounds each goal held, and the verdict:
-    # the goal on the ratio of the medians, with a 90% interval from resampling the rounds
-    # (benches/stats.py says why a goal is not judged round by round).
+    # the goal on the median round's ratio, with a 90% interval from resampling the rounds
+    # (benches/stats.py says why a goal is judged neither round by round nor on the ratio of
+    # the medians).
     python3 - "$TIMES" "$ROOT/benches" <<'PY'
 import statistics
 import sys
@@ -124,8 +125,8 @@ for peer, (what, floor) in goals.items():
         if len(rounds) >= 2:
             m = [mon[r] for r in rounds]
             p = [peers[peer][r] for r in rounds]
-            ratio, lo, hi = stats.median_ratio_interval(m, p)
-            print(f"goal {what}: {ratio:.2f} peer/sandpiper by the medians, 90% interval "
+            ratio, lo, hi = stats.median_pair_ratio_interval(m, p)
+            print(f"goal {what}: median round {ratio:.2f} peer/sandpiper, 90% interval "
                   f"{lo:.2f}-{hi:.2f}: {stats.verdict(lo, hi, goal_min=floor)}")
 PY
 fi
