@@ -168,6 +168,7 @@ fn help_mentions_every_option() {
         "--local-nets",
         "--seed",
         "--max-flows",
+        "--tunnel-max-depth",
         "--snaplen",
         "-q",
         "--quiet",
@@ -360,6 +361,66 @@ fn the_vlan_aware_key_tells_vlans_apart() {
     let own = |a: &str, b: &str| (a.to_string(), b.to_string(), "7".to_string());
     assert_eq!(ctx, [own("-", "-"), own("10", "20"), own("42", "-")]);
     check_tsv(&read(&vlan.path().join("conn.log")), "conn");
+}
+
+/// Zeek's Tunnel::max_depth: GRE inside GRE is followed with the default depth of 2; with a
+/// depth of 1 the inner tunnel is not decapsulated, and Zeek's IP tunnel analyzer reports it
+/// on the carrying packet: a flow weird (its addresses, ports 0) named with `_in_tunnel`, once
+/// per address pair and direction (core.tunnels.gre-in-gre-min-depth).
+#[test]
+fn tunnels_beyond_the_max_depth_are_a_flow_weird_once_per_address_pair() {
+    let t = trace("tunnels/gre-within-gre.pcap");
+    let deep = tempfile::tempdir().unwrap();
+    analyse(deep.path(), &["-r".as_ref(), t.as_os_str()]);
+    let weird = deep.path().join("weird.log");
+    assert!(
+        !weird.exists() || !read(&weird).contains("exceeded_tunnel_max_depth"),
+        "the default depth follows GRE in GRE"
+    );
+    let shallow = tempfile::tempdir().unwrap();
+    analyse(
+        shallow.path(),
+        &[
+            "-r".as_ref(),
+            t.as_os_str(),
+            "--tunnel-max-depth".as_ref(),
+            "1".as_ref(),
+        ],
+    );
+    let rows = common::tsv_rows(&shallow.path().join("weird.log"));
+    let got: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            [
+                "id.orig_h",
+                "id.orig_p",
+                "id.resp_h",
+                "id.resp_p",
+                "name",
+                "source",
+            ]
+            .map(|f| r[f].clone())
+        })
+        .collect();
+    let row = |a: &str, b: &str| {
+        [
+            a,
+            "0",
+            b,
+            "0",
+            "exceeded_tunnel_max_depth_in_tunnel",
+            "IPTUNNEL",
+        ]
+        .map(String::from)
+    };
+    assert_eq!(
+        got,
+        [
+            row("10.10.11.2", "10.10.13.2"),
+            row("10.10.13.2", "10.10.11.2")
+        ]
+    );
+    check_tsv(&read(&shallow.path().join("weird.log")), "weird");
 }
 
 /// Zeek's likely_server_ports decide who is the originator of a connection first seen from

@@ -82,6 +82,12 @@ pub struct Args {
     #[arg(long = "conn-key", value_name = "KEY", value_enum, default_value_t = ConnKeyArg::FiveTuple)]
     pub conn_key: ConnKeyArg,
 
+    /// Tunnels inside tunnels are decapsulated this many levels deep (Zeek's Tunnel::max_depth);
+    /// a tunnel beyond it gives the weird exceeded_tunnel_max_depth (..._in_tunnel inside a
+    /// tunnel) and is not analysed.
+    #[arg(long = "tunnel-max-depth", value_name = "N", default_value_t = default_tunnel_max_depth())]
+    pub tunnel_max_depth: u8,
+
     /// Zeek's likely_server_ports: a connection first seen from one of these ports (without a
     /// clean SYN) is flipped so the server is the responder. zeek: the ports Zeek's default
     /// scripts register; none; or a list in Zeek's notation, e.g. 22/tcp,53/udp.
@@ -225,4 +231,9 @@ pub enum ModuleCommand {
         /// The component, e.g. modules/dns.wasm (its manifest is modules/dns.toml).
         file: PathBuf,
     },
+}
+
+/// clap's default for --tunnel-max-depth, the engine's.
+const fn default_tunnel_max_depth() -> u8 {
+    crate::engine::TUNNEL_MAX_DEPTH
 }

@@ -1,7 +1,7 @@
 //! The per-packet pipeline: decode, reassemble fragments, update the flow table,
 //! and hand finished connections and weirds to the logs.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -41,6 +41,9 @@ pub struct EngineConfig {
     /// Zeek's `likely_server_ports`: a connection first seen from one of these (without a
     /// clean SYN) is flipped so the server is the responder.
     pub server_ports: ServerPorts,
+    /// Zeek's `Tunnel::max_depth`: tunnels are followed this many levels deep; a tunnel
+    /// beyond it gives the weird `exceeded_tunnel_max_depth` and is not decapsulated.
+    pub tunnel_max_depth: u8,
 }
 
 impl Default for EngineConfig {
@@ -54,6 +57,7 @@ impl Default for EngineConfig {
             seed: None,
             max_flows: 1_000_000,
             frag_max_bytes: 64 << 20,
+            tunnel_max_depth: TUNNEL_MAX_DEPTH,
             vlan_in_key: false,
             server_ports: ServerPorts::default(),
         }
@@ -72,6 +76,9 @@ pub struct Stats {
 /// Most weird.log rows per weird name for weirds without a connection (Zeek samples
 /// beyond its weird_sampling_threshold as well).
 const NET_WEIRD_CAP: u64 = 1000;
+/// Flow weirds remembered for their once-per-pair rule at most; past it the memory starts
+/// over (a pair may then be logged again), so a flood of addresses cannot grow it.
+const FLOW_WEIRDS_REMEMBERED: usize = 65_536;
 /// Fragment datagrams in flight at most, and how long they may wait.
 const FRAG_MAX_DATAGRAMS: usize = 65_536;
 const FRAG_TIMEOUT_US: i64 = 60_000_000;
@@ -83,6 +90,8 @@ pub struct Logs {
     conn: Option<Box<dyn LogWriter>>,
     weird: Option<Box<dyn LogWriter>>,
     net_weird_counts: HashMap<&'static str, u64>,
+    /// The flow weirds logged (name, source and destination address), see `flow_weird`.
+    flow_weirds_seen: HashSet<(&'static str, IpAddr, IpAddr)>,
     /// First write error; logging stops on it and the run reports it at the end.
     pub error: Option<io::Error>,
     pub conn_rows: u64,
@@ -143,6 +152,7 @@ impl Logs {
             conn: None,
             weird: None,
             net_weird_counts: HashMap::new(),
+            flow_weirds_seen: HashSet::new(),
             error: None,
             conn_rows: 0,
             weird_rows: 0,
@@ -210,24 +220,57 @@ impl Logs {
 
     /// A weird not tied to a connection (decoding errors).
     pub fn net_weird(&mut self, ts: i64, name: &'static str) {
+        self.packet_weird(ts, name, None, log::weird::source_of(name));
+    }
+
+    /// A weird about an IP packet not tied to a connection, with the packet's addresses:
+    /// Zeek's `flow_weird`, logged with both ports 0 and, as Zeek's weird framework does with
+    /// its identifier (the two addresses), once per name and address pair.
+    pub fn flow_weird(
+        &mut self,
+        ts: i64,
+        name: &'static str,
+        src: IpAddr,
+        dst: IpAddr,
+        source: &'static str,
+    ) {
+        if self.flow_weirds_seen.len() >= FLOW_WEIRDS_REMEMBERED {
+            self.flow_weirds_seen.clear();
+        }
+        if self.flow_weirds_seen.insert((name, src, dst)) {
+            self.packet_weird(ts, name, Some((src, dst)), source);
+        }
+    }
+
+    fn packet_weird(
+        &mut self,
+        ts: i64,
+        name: &'static str,
+        addrs: Option<(IpAddr, IpAddr)>,
+        source: &'static str,
+    ) {
         let n = self.net_weird_counts.entry(name).or_insert(0);
         *n += 1;
         if *n > NET_WEIRD_CAP {
             return;
         }
         self.weird_rows += 1;
+        let (orig_h, resp_h, port) = match addrs {
+            Some((src, dst)) => (Value::Addr(src), Value::Addr(dst), Value::Port(0)),
+            None => (Value::Unset, Value::Unset, Value::Unset),
+        };
         let row = [
             Value::Time(ts),
             Value::Unset,
-            Value::Unset,
-            Value::Unset,
-            Value::Unset,
-            Value::Unset,
+            orig_h,
+            port,
+            resp_h,
+            port,
             Value::Str(name),
             Value::Unset,
             Value::Bool(false),
             Value::Str("zeek"),
-            Value::Str(log::weird::source_of(name)),
+            Value::Str(source),
         ];
         self.write(Stream::Weird, &row);
     }
@@ -339,10 +382,11 @@ pub struct Engine {
     tunnel_uids: UidGen,
     /// Whether the observer analyses payloads (else payload handling is skipped).
     payloads: bool,
+    tunnel_max_depth: u8,
 }
 
-/// Tunnels inside tunnels are followed this deep (Zeek's Tunnel::max_depth).
-const MAX_TUNNEL_DEPTH: u8 = 2;
+/// Tunnels inside tunnels are followed this deep by default (Zeek's `Tunnel::max_depth`).
+pub const TUNNEL_MAX_DEPTH: u8 = 2;
 /// IP tunnel endpoint pairs remembered at most.
 const MAX_IP_TUNNELS: usize = 65_536;
 
@@ -370,6 +414,7 @@ impl Engine {
             ip_tunnels: HashMap::new(),
             tunnel_uids: UidGen::new(cfg.seed.map(|s| s ^ 0x7475_6e6e_656c)),
             payloads: false,
+            tunnel_max_depth: cfg.tunnel_max_depth,
         }
     }
 
@@ -459,7 +504,7 @@ impl Engine {
             match inner {
                 Ok(inner) => {
                     let parent = self.ip_tunnel_uid(ip);
-                    return self.inner(meta.ts, inner, snap_cut, parent, depth);
+                    return self.inner(meta.ts, inner, snap_cut, parent, depth, ip, "IPTUNNEL");
                 }
                 Err(w) => return self.logs.net_weird(meta.ts, w),
             }
@@ -504,7 +549,15 @@ impl Engine {
                     };
                     conn.tunnel_packet(tun, is_orig);
                     let parent = conn.uid;
-                    self.inner(meta.ts, inner, snap_cut, parent, depth);
+                    self.inner(
+                        meta.ts,
+                        inner,
+                        snap_cut,
+                        parent,
+                        depth,
+                        ip,
+                        tun.analyzer_name(),
+                    );
                 } else if self.payloads {
                     let ts = meta.ts;
                     self.with_observer(slot, |o, c, logs| {
@@ -542,10 +595,32 @@ impl Engine {
         self.logs.observer = Some(o);
     }
 
-    /// Analyses what came out of a tunnel.
-    fn inner(&mut self, ts: i64, inner: Inner<'_>, snap_cut: bool, parent: Uid, depth: u8) {
-        if depth >= MAX_TUNNEL_DEPTH {
-            return self.logs.net_weird(ts, "exceeded_tunnel_max_depth");
+    /// Analyses what came out of a tunnel carried by the packet `carrier` (at `depth`: 0 for
+    /// a packet as captured, 1 inside one tunnel, ...); `analyzer` is Zeek's name of the
+    /// tunnel's analyzer.
+    #[allow(clippy::too_many_arguments)]
+    fn inner(
+        &mut self,
+        ts: i64,
+        inner: Inner<'_>,
+        snap_cut: bool,
+        parent: Uid,
+        depth: u8,
+        carrier: &IpPacket<'_>,
+        analyzer: &'static str,
+    ) {
+        if depth >= self.tunnel_max_depth {
+            // Zeek's tunnel analyzers report this on the carrying packet: a weird with its
+            // addresses (`flow_weird`), named with `_in_tunnel` when that packet itself came
+            // out of a tunnel.
+            let name = if depth > 0 {
+                "exceeded_tunnel_max_depth_in_tunnel"
+            } else {
+                "exceeded_tunnel_max_depth"
+            };
+            return self
+                .logs
+                .flow_weird(ts, name, carrier.src, carrier.dst, analyzer);
         }
         let frame = match inner {
             Inner::Ethernet(d) => decode_link(linktype::EN10MB, d),

@@ -270,6 +270,7 @@ fn run(args: Args) -> Result<(), String> {
         seed: args.seed,
         max_flows: args.max_flows,
         vlan_in_key: args.conn_key == sandpiper::cli::ConnKeyArg::VlanFiveTuple,
+        tunnel_max_depth: args.tunnel_max_depth,
         server_ports: ServerPorts::parse(&args.likely_server_ports)
             .map_err(|e| format!("--likely-server-ports {e}"))?,
         ..EngineConfig::default()

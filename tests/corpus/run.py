@@ -4,7 +4,8 @@
 Each case's traces are read in order (-r ... -r ...) with the case's options
 (-C for ignore_checksums, -f for a BPF filter, also for a redef of Zeek's
 PacketFilter::restricted_filter or default_capture_filter, --conn-key vlan-five-tuple for
-Zeek's VLAN-aware connection key, --set MODULE.OPTION=VALUE for a redef of a module option
+Zeek's VLAN-aware connection key, --tunnel-max-depth for Tunnel::max_depth,
+--set MODULE.OPTION=VALUE for a redef of a module option
 a module's manifest offers, e.g. SSH::max_packet_length, and --likely-server-ports for a
 bare run that loads no protocol script) into RUN_DIR/<case-id>/, then
 ../shared/tools/zeek_compare.py scores RUN_DIR against the baselines.
@@ -80,6 +81,9 @@ def case_command(binary, base, case, out_dir, extra=(), options=None):
             r["name"] == "ConnKey::factory" and r["value"].endswith("CONNKEY_VLAN_FIVETUPLE")
             for r in case.get("redefs", [])):
         cmd += ["--conn-key", "vlan-five-tuple"]
+    for r in case.get("redefs", []):
+        if r["name"] == "Tunnel::max_depth" and r["op"] == "=":
+            cmd += ["--tunnel-max-depth", r["value"].strip()]
     cmd += option_settings(case, options or {})
     # Zeek's likely_server_ports come from the scripts loaded. A bare run (zeek -b) that loads
     # no protocol script has only the tunnel packet analyzers' ports.

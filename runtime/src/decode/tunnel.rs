@@ -27,6 +27,18 @@ pub enum UdpTunnel {
 }
 
 impl UdpTunnel {
+    /// Zeek's name of the analyzer, weird.log's `source` for what it reports.
+    pub fn analyzer_name(self) -> &'static str {
+        match self {
+            UdpTunnel::Vxlan => "VXLAN",
+            UdpTunnel::Geneve => "GENEVE",
+            UdpTunnel::Teredo => "TEREDO",
+            UdpTunnel::Ayiya => "AYIYA",
+            UdpTunnel::Gtpv1 => "GTPV1",
+            UdpTunnel::GreOverUdp => "GRE",
+        }
+    }
+
     pub fn by_port(port: u16) -> Option<UdpTunnel> {
         Some(match port {
             4789 => UdpTunnel::Vxlan,
