@@ -35,7 +35,10 @@ fn a_goal_is_met_only_when_the_whole_interval_meets_it() {
     // B about 10% slower in every pair: met, however the rounds are resampled.
     let b: Vec<f64> = a.iter().map(|x| x * 1.1).collect();
     let out = verdict(&a, &b, 1.176);
-    assert!(out.contains("ratios B/A 1.100, 90% interval 1.100-1.100"), "{out}");
+    assert!(
+        out.contains("ratios B/A 1.100, 90% interval 1.100-1.100"),
+        "{out}"
+    );
     assert!(out.contains("met with 95% confidence"), "{out}");
     // 30% slower: not met.
     let b: Vec<f64> = a.iter().map(|x| x * 1.3).collect();
