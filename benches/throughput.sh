@@ -94,7 +94,6 @@ if [ -f "$TIMES" ]; then
     # (benches/stats.py says why a goal is judged neither round by round nor on the ratio of
     # the medians).
     python3 - "$TIMES" "$ROOT/benches" <<'PY'
-import statistics
 import sys
 
 sys.path.insert(0, sys.argv[2])
@@ -116,18 +115,17 @@ for peer, rs in ratios.items():
     print(f"  {peer:<16}" + "".join(f" {x:.2f}" for x in rs))
 goals = {"tcpdump": ("sandpiper <= 3x tcpdump", 1 / 3), "suricata-single": ("throughput >= 2x suricata-single", 2.0)}
 for peer, (what, floor) in goals.items():
-    rs = [x for x in ratios.get(peer, []) if x > 0]
-    if rs:
-        met = sum(x >= floor for x in rs)
-        print(f"goal {what}, round by round: met in {met} of {len(rs)} rounds "
-              f"(median round {statistics.median(rs):.2f} peer/sandpiper)")
-        rounds = [r for r in peers[peer] if mon.get(r)]
-        if len(rounds) >= 2:
-            m = [mon[r] for r in rounds]
-            p = [peers[peer][r] for r in rounds]
-            ratio, lo, hi = stats.median_pair_ratio_interval(m, p)
-            print(f"goal {what}: median round {ratio:.2f} peer/sandpiper, 90% interval "
-                  f"{lo:.2f}-{hi:.2f}: {stats.verdict(lo, hi, goal_min=floor)}")
+    # Rounds with both times (a peer's own failure leaves a round without one).
+    rounds = [r for r, w in peers.get(peer, {}).items() if mon.get(r) and w > 0]
+    if not rounds:
+        continue
+    m = [mon[r] for r in rounds]
+    p = [peers[peer][r] for r in rounds]
+    met = sum(x >= floor for x in stats.pair_ratios(m, p))
+    print(f"goal {what}, round by round: met in {met} of {len(rounds)} rounds")
+    ratio, lo, hi = stats.median_pair_ratio_interval(m, p)
+    print(f"goal {what}: median round {ratio:.2f} peer/sandpiper, 90% interval "
+          f"{lo:.2f}-{hi:.2f}: {stats.verdict(lo, hi, goal_min=floor)}")
 PY
 fi
 

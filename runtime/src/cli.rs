@@ -85,7 +85,7 @@ pub struct Args {
     /// Tunnels inside tunnels are decapsulated this many levels deep (Zeek's Tunnel::max_depth);
     /// a tunnel beyond it gives the weird exceeded_tunnel_max_depth (..._in_tunnel inside a
     /// tunnel) and is not analysed.
-    #[arg(long = "tunnel-max-depth", value_name = "N", default_value_t = default_tunnel_max_depth())]
+    #[arg(long = "tunnel-max-depth", value_name = "N", default_value_t = crate::engine::TUNNEL_MAX_DEPTH)]
     pub tunnel_max_depth: u8,
 
     /// Zeek's likely_server_ports: a connection first seen from one of these ports (without a
@@ -231,9 +231,4 @@ pub enum ModuleCommand {
         /// The component, e.g. modules/dns.wasm (its manifest is modules/dns.toml).
         file: PathBuf,
     },
-}
-
-/// clap's default for --tunnel-max-depth, the engine's.
-const fn default_tunnel_max_depth() -> u8 {
-    crate::engine::TUNNEL_MAX_DEPTH
 }
