@@ -52,6 +52,50 @@ pub fn value_ref(v: &Value) -> ValueRef<'_> {
     }
 }
 
+/// A [`ValueRef`] as an owned WIT value (the inverse of [`value_ref`]), for tests that look
+/// at rows encoded without owned values.
+pub fn owned(v: ValueRef<'_>) -> Value {
+    match v {
+        ValueRef::Unset => Value::Unset,
+        ValueRef::Boolean(b) => Value::Boolean(b),
+        ValueRef::Count(c) => Value::Count(c),
+        ValueRef::Integer(i) => Value::Integer(i),
+        ValueRef::Double(d) => Value::Double(d),
+        ValueRef::Time(t) => Value::Time(t),
+        ValueRef::Interval(t) => Value::Interval(t),
+        ValueRef::Str(s) => Value::Str(s.to_string()),
+        ValueRef::Enumeration(s) => Value::Enumeration(s.to_string()),
+        ValueRef::Addr(a) => Value::Addr(a.into()),
+        ValueRef::Port(number, proto) => Value::Port(Port {
+            number,
+            proto: match proto {
+                Transport::Tcp => WitTransport::Tcp,
+                Transport::Udp => WitTransport::Udp,
+                Transport::Icmp => WitTransport::Icmp,
+                Transport::Unknown => WitTransport::Unknown,
+            },
+        }),
+        ValueRef::Subnet(address, prefix_len) => Value::Subnet(crate::types::Subnet {
+            address: address.into(),
+            prefix_len,
+        }),
+        ValueRef::SetOf(n) => Value::SetOf(n),
+        ValueRef::VectorOf(n) => Value::VectorOf(n),
+    }
+}
+
+/// The values of [`crate::conn_fields`] for a connection, borrowed (for rows encoded straight
+/// into an [`Encoder`], without an allocation per string).
+pub fn conn_value_refs(conn: &crate::types::ConnInfo) -> [ValueRef<'_>; 5] {
+    [
+        ValueRef::Str(&conn.uid),
+        ValueRef::Addr((&conn.id.orig_h).into()),
+        ValueRef::Port(conn.id.orig_p.number, transport(&conn.id.orig_p)),
+        ValueRef::Addr((&conn.id.resp_h).into()),
+        ValueRef::Port(conn.id.resp_p.number, transport(&conn.id.resp_p)),
+    ]
+}
+
 /// Owned WIT rows in the packed encoding, as the host sends them: `(count, bytes)`.
 pub fn encode(rows: &[Vec<Value>]) -> (u32, Vec<u8>) {
     let mut e = Encoder::new();
@@ -86,6 +130,36 @@ fn transport(p: &Port) -> Transport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn owned_is_the_inverse_of_value_ref() {
+        let values = [
+            Value::Unset,
+            Value::Boolean(true),
+            Value::Count(7),
+            Value::Integer(-7),
+            Value::Double(0.5),
+            Value::Time(1.5),
+            Value::Interval(2.5),
+            Value::Str("s".into()),
+            Value::Enumeration("e".into()),
+            Value::Addr("192.0.2.1".parse::<std::net::IpAddr>().unwrap().into()),
+            Value::Addr("2001:db8::1".parse::<std::net::IpAddr>().unwrap().into()),
+            Value::Port(Port {
+                number: 53,
+                proto: WitTransport::Udp,
+            }),
+            Value::Subnet(crate::types::Subnet {
+                address: "10.0.0.0".parse::<std::net::IpAddr>().unwrap().into(),
+                prefix_len: 8,
+            }),
+            Value::SetOf(2),
+            Value::VectorOf(3),
+        ];
+        for v in values {
+            assert_eq!(value_ref(&owned(value_ref(&v))), value_ref(&v));
+        }
+    }
 
     #[test]
     fn each_event_stops_at_the_first_event_that_does_not_decode() {

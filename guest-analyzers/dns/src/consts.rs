@@ -1,8 +1,10 @@
 //! Zeek's names for DNS numbers (base/protocols/dns/consts.zeek): `query_types`, `classes`,
 //! `base_errors`, `opcodes` and `netbios_opcodes`, with their `&default` fallbacks.
 
+use std::borrow::Cow;
+
 /// Zeek's `DNS::query_types`, or `query-N`.
-pub fn qtype_name(t: u16) -> String {
+pub fn qtype_name(t: u16) -> Cow<'static, str> {
     let name = match t {
         1 => "A",
         2 => "NS",
@@ -94,13 +96,13 @@ pub fn qtype_name(t: u16) -> String {
         65282 => "WINS-R",
         65422 => "XPF",
         65521 => "INTEGRITY",
-        _ => return format!("query-{t}"),
+        _ => return Cow::Owned(format!("query-{t}")),
     };
-    name.to_string()
+    Cow::Borrowed(name)
 }
 
 /// Zeek's `DNS::classes`, or `qclass-N`.
-pub fn class_name(c: u16) -> String {
+pub fn class_name(c: u16) -> Cow<'static, str> {
     let name = match c {
         1 => "C_INTERNET",
         2 => "C_CSNET",
@@ -108,13 +110,13 @@ pub fn class_name(c: u16) -> String {
         4 => "C_HESIOD",
         254 => "C_NONE",
         255 => "C_ANY",
-        _ => return format!("qclass-{c}"),
+        _ => return Cow::Owned(format!("qclass-{c}")),
     };
-    name.to_string()
+    Cow::Borrowed(name)
 }
 
 /// Zeek's `DNS::base_errors`, or `rcode-N`.
-pub fn rcode_name(r: u16) -> String {
+pub fn rcode_name(r: u16) -> Cow<'static, str> {
     let name = match r {
         0 => "NOERROR",
         1 => "FORMERR",
@@ -141,13 +143,13 @@ pub fn rcode_name(r: u16) -> String {
         22 => "BADTRUNC",
         23 => "BADCOOKIE",
         3842 => "BADSIG",
-        _ => return format!("rcode-{r}"),
+        _ => return Cow::Owned(format!("rcode-{r}")),
     };
-    name.to_string()
+    Cow::Borrowed(name)
 }
 
 /// Zeek's `DNS::opcodes` (or, on port 137, `DNS::netbios_opcodes`), with their defaults.
-pub fn opcode_name(op: u8, netbios: bool) -> String {
+pub fn opcode_name(op: u8, netbios: bool) -> Cow<'static, str> {
     let name = if netbios {
         match op {
             0 => "netbios-query",
@@ -155,7 +157,7 @@ pub fn opcode_name(op: u8, netbios: bool) -> String {
             6 => "netbios-release",
             7 => "netbios-wack",
             8 => "netbios-refresh",
-            _ => return format!("netbios-opcode-{op}"),
+            _ => return Cow::Owned(format!("netbios-opcode-{op}")),
         }
     } else {
         match op {
@@ -165,10 +167,10 @@ pub fn opcode_name(op: u8, netbios: bool) -> String {
             4 => "notify",
             5 => "dynamic-update",
             6 => "dso",
-            _ => return format!("opcode-{op}"),
+            _ => return Cow::Owned(format!("opcode-{op}")),
         }
     };
-    name.to_string()
+    Cow::Borrowed(name)
 }
 
 #[cfg(test)]

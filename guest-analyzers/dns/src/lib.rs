@@ -21,10 +21,13 @@ pub mod tcp;
 mod testutil;
 
 use sandpiper_sdk::analysis;
-use sandpiper_sdk::types::{ConnInfo, Row, Transport};
+use std::cell::RefCell;
+
+use sandpiper_sdk::packed::Encoder;
+use sandpiper_sdk::types::{ConnInfo, PackedRows, Transport};
 use sandpiper_sdk::Analyzer;
 
-use session::{Effects, Session};
+use session::{Effects, EventKind, Session};
 
 /// Small blocks from size-class free lists instead of dlmalloc (see the sdk's `alloc`).
 #[cfg(target_family = "wasm")]
@@ -52,7 +55,11 @@ struct Budget {
 impl Budget {
     /// Whether `values` still fit; if so they are counted.
     fn take(&mut self, values: &[sandpiper_sdk::types::Value]) -> bool {
-        let (n, bytes) = log::cost(values);
+        self.fits(log::cost(values))
+    }
+
+    /// Whether an item of `n` values and `bytes` of strings still fits; if so it is counted.
+    fn fits(&mut self, (n, bytes): (usize, usize)) -> bool {
         if self.items < MAX_ITEMS_PER_CALL
             && self.values + n <= MAX_VALUES_PER_CALL
             && self.bytes + bytes <= MAX_STRING_BYTES_PER_CALL
@@ -78,6 +85,12 @@ struct Dns {
 /// The dns stream, created once per instance and shared by its sessions.
 static STREAM: sandpiper_sdk::SharedStream = sandpiper_sdk::SharedStream::new();
 
+thread_local! {
+    /// The rows of the current call, encoded; one buffer for the instance, so that encoding
+    /// allocates nothing once it has grown.
+    static ROWS: RefCell<Encoder> = RefCell::default();
+}
+
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 impl Dns {
     /// Performs what the session asked for.
@@ -92,27 +105,22 @@ impl Dns {
         let mut budget = Budget::default();
         if !fx.rows.is_empty() {
             let netbios = self.session.netbios();
-            let mut rows: Vec<Row> = Vec::with_capacity(fx.rows.len());
-            rows.extend(
-                fx.rows
-                    .into_iter()
-                    .map(|i| log::into_row(&self.conn, i, netbios))
-                    .filter(|r| budget.take(r)),
-            );
-            self.write(&rows);
+            ROWS.with_borrow_mut(|rows| {
+                for info in &fx.rows {
+                    if budget.fits(log::row_cost(&self.conn, info)) {
+                        log::encode_row(rows, &self.conn, info, netbios);
+                        if rows.rows() as usize == MAX_ROWS_PER_WRITE {
+                            write(rows);
+                        }
+                    }
+                }
+                write(rows);
+            });
         }
-        // Events nobody subscribes to are not built at all (asked once per kind per call).
-        let mut wanted: [Option<bool>; 2] = [None; 2];
+        // The session built only the events some handler subscribes to (see `wants`).
         let events: Vec<_> = fx
             .events
             .into_iter()
-            .filter(|e| {
-                let (i, name) = match e {
-                    session::DnsEvent::Request { .. } => (0, "dns_request"),
-                    session::DnsEvent::Reply { .. } => (1, "dns_reply"),
-                };
-                *wanted[i].get_or_insert_with(|| sandpiper_sdk::events::subscribed(name))
-            })
             .map(|e| log::into_event(&self.conn, e))
             .filter(|e| budget.take(&e.args))
             .collect();
@@ -131,16 +139,33 @@ impl Dns {
             analysis::violation(reason, data);
         }
     }
+}
 
-    fn write(&mut self, rows: &[Row]) {
-        let Some(stream) = STREAM.get(log::schema) else {
-            return;
-        };
-        for chunk in rows.chunks(MAX_ROWS_PER_WRITE) {
-            if let Err(e) = sandpiper_sdk::packed::write_rows(stream, chunk) {
-                eprintln!("dns: rows refused: {e}");
-            }
+/// Hands the encoded rows to the host and empties `rows` (keeping its buffer).
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+fn write(rows: &mut Encoder) {
+    if rows.is_empty() {
+        return;
+    }
+    let (count, bytes) = rows.take();
+    let packed = PackedRows { count, bytes };
+    if let Some(stream) = STREAM.get(log::schema) {
+        if let Err(e) = sandpiper_sdk::log::write_packed(stream, &packed) {
+            eprintln!("dns: rows refused: {e}");
         }
+    }
+    rows.restore(0, packed.bytes);
+    rows.clear();
+}
+
+/// Whether a handler subscribes to an event kind, asked of the host at most once per kind in
+/// one call (a call is short; a handler loaded meanwhile gets the events of the next call).
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+fn wants() -> impl FnMut(EventKind) -> bool {
+    let mut answers: [Option<bool>; 2] = [None; 2];
+    move |kind| {
+        *answers[kind as usize]
+            .get_or_insert_with(|| sandpiper_sdk::events::subscribed(kind.name()))
     }
 }
 
@@ -153,7 +178,7 @@ impl Analyzer for Dns {
 
     fn deliver(&mut self, is_orig: bool, data: &[u8]) {
         let now = analysis::network_time();
-        let fx = self.session.deliver(is_orig, data, now);
+        let fx = self.session.deliver_with(is_orig, data, now, &mut wants());
         self.apply(fx);
     }
 
@@ -162,12 +187,12 @@ impl Analyzer for Dns {
     }
 
     fn end_of_data(&mut self, is_orig: bool) {
-        let fx = self.session.end_of_data(is_orig);
+        let fx = self.session.end_of_data_with(is_orig, &mut wants());
         self.apply(fx);
     }
 
     fn finish(&mut self) {
-        let fx = self.session.finish();
+        let fx = self.session.finish_with(&mut wants());
         self.apply(fx);
     }
 }

@@ -2,10 +2,13 @@
 //! Zeek's order and types (with Zeek 8's `opcode` and `opcode_name`). Building values only: no
 //! host calls.
 
+use std::borrow::Cow;
+
+use sandpiper_sdk::conn_fields;
+use sandpiper_sdk::packed::{conn_value_refs, owned, Encoder, Rows, ValueRef as V};
 use sandpiper_sdk::types::{
     ConnInfo, Event, Field, LogSchema, Row, ScalarType as S, Transport, Value,
 };
-use sandpiper_sdk::{conn_fields, conn_values};
 
 use crate::consts::{class_name, opcode_name, qtype_name, rcode_name};
 use crate::session::DnsEvent;
@@ -47,70 +50,113 @@ pub fn schema() -> LogSchema {
 }
 
 /// Zeek's `proto`: the transport of the responder port.
-fn proto(conn: &ConnInfo) -> Value {
-    let p = match conn.id.resp_p.proto {
+fn proto(conn: &ConnInfo) -> &'static str {
+    match conn.id.resp_p.proto {
         Transport::Tcp => "tcp",
         Transport::Udp => "udp",
         Transport::Icmp => "icmp",
         Transport::Unknown => "unknown_transport",
-    };
-    Value::Enumeration(p.to_string())
+    }
 }
 
-/// One dns.log row. `netbios`: the responder port is 137 (NBSTAT and NetBIOS opcode names).
+/// One dns.log row as owned values (tests and tools; the guest encodes rows with
+/// [`encode_row`]). `netbios`: the responder port is 137 (NBSTAT and NetBIOS opcode names).
 pub fn row(conn: &ConnInfo, info: &Info, netbios: bool) -> Row {
-    into_row(conn, info.clone(), netbios)
+    let mut enc = Encoder::new();
+    encode_row(&mut enc, conn, info, netbios);
+    let (count, bytes) = enc.take();
+    let mut rows = Rows::new(count, &bytes);
+    let mut values = Vec::new();
+    match rows.next_into(&mut values) {
+        Some(Ok(())) => values.into_iter().map(owned).collect(),
+        other => unreachable!("a row just encoded decodes: {other:?}"),
+    }
 }
 
-/// [`row`], taking the record's strings instead of copying them.
-pub fn into_row(conn: &ConnInfo, info: Info, netbios: bool) -> Row {
-    let count = |v: Option<u16>| v.map_or(Value::Unset, |v| Value::Count(u64::from(v)));
-    // 26 columns, plus the elements of the two vectors.
-    let n_answers = info.answers.as_ref().map_or(0, Vec::len);
-    let n_ttls = info.ttls.as_ref().map_or(0, Vec::len);
-    let mut row = Vec::with_capacity(26 + n_answers + n_ttls);
-    row.push(Value::Time(info.ts));
-    row.extend(conn_values(conn));
-    row.push(proto(conn));
-    row.push(Value::Count(u64::from(info.trans_id)));
-    row.push(info.rtt.map_or(Value::Unset, Value::Interval));
-    row.push(info.query.into());
-    row.push(count(info.qclass));
-    row.push(info.qclass.map(class_name).into());
-    row.push(count(info.qtype));
-    row.push(
-        info.qtype
-            .map(|t| {
-                if netbios && t == QTYPE_SRV {
-                    "NBSTAT".to_string()
-                } else {
-                    qtype_name(t)
-                }
-            })
-            .into(),
-    );
-    row.push(count(info.rcode.map(u16::from)));
-    row.push(info.rcode.map(|r| rcode_name(u16::from(r))).into());
-    row.extend([info.aa, info.tc, info.rd, info.ra].map(Value::Boolean));
-    row.push(Value::Count(u64::from(info.z)));
-    match info.answers {
-        Some(a) => {
-            row.push(Value::VectorOf(a.len() as u32));
-            row.extend(a.into_iter().map(Value::Str));
+/// What [`encode_row`] hands the host for `info`, for the per-call budgets: the row's value
+/// count, and at most this many bytes of strings (the four name columns are short constants or
+/// `query-N`-style defaults, counted at 32 bytes each).
+pub fn row_cost(conn: &ConnInfo, info: &Info) -> (usize, usize) {
+    let answers = info.answers.as_deref().unwrap_or_default();
+    let ttls = info.ttls.as_deref().map_or(0, <[f64]>::len);
+    let values = 26 + answers.len() + ttls;
+    let bytes = conn.uid.len()
+        + "unknown_transport".len()
+        + info.query.as_ref().map_or(0, String::len)
+        + answers.iter().map(String::len).sum::<usize>()
+        + 4 * 32;
+    (values, bytes)
+}
+
+/// An optional text column.
+fn text<'a>(s: &'a Option<Cow<'static, str>>) -> V<'a> {
+    s.as_deref().map_or(V::Unset, V::Str)
+}
+
+/// Appends one dns.log row to `enc`, its strings borrowed from `info` and `conn` (no
+/// allocation per value, unlike building owned values first).
+pub fn encode_row(enc: &mut Encoder, conn: &ConnInfo, info: &Info, netbios: bool) {
+    let count = |v: Option<u16>| v.map_or(V::Unset, |v| V::Count(u64::from(v)));
+    let qclass_name = info.qclass.map(class_name);
+    let qtype_name = info.qtype.map(|t| {
+        if netbios && t == QTYPE_SRV {
+            Cow::Borrowed("NBSTAT")
+        } else {
+            qtype_name(t)
         }
-        None => row.push(Value::Unset),
+    });
+    let rcode_name = info.rcode.map(|r| rcode_name(u16::from(r)));
+    let opcode_name = opcode_name(info.opcode, netbios);
+    let [uid, orig_h, orig_p, resp_h, resp_p] = conn_value_refs(conn);
+    let head = [
+        V::Time(info.ts),
+        uid,
+        orig_h,
+        orig_p,
+        resp_h,
+        resp_p,
+        V::Enumeration(proto(conn)),
+        V::Count(u64::from(info.trans_id)),
+        info.rtt.map_or(V::Unset, V::Interval),
+        info.query.as_deref().map_or(V::Unset, V::Str),
+        count(info.qclass),
+        text(&qclass_name),
+        count(info.qtype),
+        text(&qtype_name),
+        count(info.rcode.map(u16::from)),
+        text(&rcode_name),
+        V::Boolean(info.aa),
+        V::Boolean(info.tc),
+        V::Boolean(info.rd),
+        V::Boolean(info.ra),
+        V::Count(u64::from(info.z)),
+    ];
+    enc.begin_row();
+    for v in head {
+        enc.push(v);
+    }
+    match &info.answers {
+        Some(a) => {
+            enc.push(V::VectorOf(a.len() as u32));
+            for s in a {
+                enc.push(V::Str(s));
+            }
+        }
+        None => enc.push(V::Unset),
     }
     match &info.ttls {
         Some(t) => {
-            row.push(Value::VectorOf(t.len() as u32));
-            row.extend(t.iter().map(|&s| Value::Interval(s)));
+            enc.push(V::VectorOf(t.len() as u32));
+            for &s in t {
+                enc.push(V::Interval(s));
+            }
         }
-        None => row.push(Value::Unset),
+        None => enc.push(V::Unset),
     }
-    row.push(Value::Boolean(info.rejected));
-    row.push(Value::Count(u64::from(info.opcode)));
-    row.push(Value::Str(opcode_name(info.opcode, netbios)));
-    row
+    enc.push(V::Boolean(info.rejected));
+    enc.push(V::Count(u64::from(info.opcode)));
+    enc.push(V::Str(&opcode_name));
+    enc.end_row();
 }
 
 /// What a row or event argument list costs against the host's per-call budgets: values, and

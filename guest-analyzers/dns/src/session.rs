@@ -50,6 +50,28 @@ pub enum DnsEvent {
     },
 }
 
+/// The two kinds of [`DnsEvent`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventKind {
+    Request,
+    Reply,
+}
+
+impl EventKind {
+    /// The host's event name.
+    pub fn name(self) -> &'static str {
+        match self {
+            EventKind::Request => "dns_request",
+            EventKind::Reply => "dns_reply",
+        }
+    }
+}
+
+/// Which events to build: asked once per message that could raise one. The guest asks the
+/// host whether any handler subscribes (once per kind per call); an event nobody wants is not
+/// built, which spares copying a reply's answers.
+pub type Wants<'w> = dyn FnMut(EventKind) -> bool + 'w;
+
 /// What a call produced.
 #[derive(Debug, Default)]
 pub struct Effects {
@@ -89,6 +111,8 @@ impl Session {
             udp: !tcp,
             skip_all_auth: SKIP_ALL_AUTH,
             skip_all_addl: SKIP_ALL_ADDL,
+            // dns.log and the events use only the records `render::replies` picks.
+            keep_all_records: false,
         };
         Session {
             opts,
@@ -108,7 +132,19 @@ impl Session {
     }
 
     /// Data from one side at network time `now`: one datagram (UDP) or the next stream bytes.
+    /// Every event is built.
     pub fn deliver(&mut self, is_orig: bool, data: &[u8], now: f64) -> Effects {
+        self.deliver_with(is_orig, data, now, &mut |_| true)
+    }
+
+    /// [`Session::deliver`], building only the events `wants` asks for.
+    pub fn deliver_with(
+        &mut self,
+        is_orig: bool,
+        data: &[u8],
+        now: f64,
+        wants: &mut Wants<'_>,
+    ) -> Effects {
         let mut fx = Effects::default();
         self.last_time = now;
         if self.detached {
@@ -117,10 +153,10 @@ impl Session {
         if self.tcp {
             let i = usize::from(!is_orig);
             let mut framer = std::mem::take(&mut self.framers[i]);
-            framer.push(data, &mut |msg| self.message(msg, now, &mut fx));
+            framer.push(data, &mut |msg| self.message(msg, now, &mut fx, wants));
             self.framers[i] = framer;
         } else {
-            self.message(data, now, &mut fx);
+            self.message(data, now, &mut fx, wants);
         }
         fx
     }
@@ -134,12 +170,17 @@ impl Session {
 
     /// One direction ended: a partial TCP message is parsed as it is, as Zeek does.
     pub fn end_of_data(&mut self, is_orig: bool) -> Effects {
+        self.end_of_data_with(is_orig, &mut |_| true)
+    }
+
+    /// [`Session::end_of_data`], building only the events `wants` asks for.
+    pub fn end_of_data_with(&mut self, is_orig: bool, wants: &mut Wants<'_>) -> Effects {
         let mut fx = Effects::default();
         if self.tcp && !self.detached {
             let now = self.last_time;
             let i = usize::from(!is_orig);
             let mut framer = std::mem::take(&mut self.framers[i]);
-            framer.flush(&mut |msg| self.message(msg, now, &mut fx));
+            framer.flush(&mut |msg| self.message(msg, now, &mut fx, wants));
             self.framers[i] = framer;
         }
         fx
@@ -147,8 +188,13 @@ impl Session {
 
     /// The connection is over: partial messages, then every pending record, are logged.
     pub fn finish(&mut self) -> Effects {
-        let mut fx = self.end_of_data(true);
-        let resp = self.end_of_data(false);
+        self.finish_with(&mut |_| true)
+    }
+
+    /// [`Session::finish`], building only the events `wants` asks for.
+    pub fn finish_with(&mut self, wants: &mut Wants<'_>) -> Effects {
+        let mut fx = self.end_of_data_with(true, wants);
+        let resp = self.end_of_data_with(false, wants);
         fx.rows.extend(resp.rows);
         fx.events.extend(resp.events);
         fx.weirds.extend(resp.weirds);
@@ -158,7 +204,7 @@ impl Session {
     }
 
     /// One complete message.
-    fn message(&mut self, data: &[u8], now: f64, fx: &mut Effects) {
+    fn message(&mut self, data: &[u8], now: f64, fx: &mut Effects, wants: &mut Wants<'_>) {
         if self.detached {
             return;
         }
@@ -179,15 +225,27 @@ impl Session {
         } else {
             Vec::new()
         };
-        let (answers, ttls) = reply_answers(&reps);
+        let kind = if msg.header.qr {
+            EventKind::Reply
+        } else {
+            EventKind::Request
+        };
+        let wanted = wants(kind);
+        let (answers, ttls) = if wanted && kind == EventKind::Reply {
+            reply_answers(&reps)
+        } else {
+            (Vec::new(), Vec::new())
+        };
         self.tx
             .on_message_with(&msg, reps.into_iter(), now, self.opts.netbios, &mut fx.rows);
-        // Last, the event takes the first question's name instead of copying it.
-        let query = msg
-            .questions
-            .first_mut()
-            .map(|q| std::mem::take(&mut q.name));
-        fx.events.push(event(&msg, query, answers, ttls, now));
+        if wanted {
+            // Last, the event takes the first question's name instead of copying it.
+            let query = msg
+                .questions
+                .first_mut()
+                .map(|q| std::mem::take(&mut q.name));
+            fx.events.push(event(&msg, query, answers, ttls, now));
+        }
         if msg.too_many_queries {
             let data = data.get(..VIOLATION_DATA).unwrap_or(data).to_vec();
             fx.violation = Some(("DNS_Conn_count_too_large".to_string(), data));

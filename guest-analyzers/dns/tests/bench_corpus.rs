@@ -1,6 +1,8 @@
 //! Timing harness (ignored): every DNS message of the corpus traces through a session, dns.log
 //! rows and events, as the guest does per call. Run with
-//! `cargo test --release -p dns --test bench_corpus -- --ignored --nocapture`.
+//! `cargo test --release -p dns --test bench_corpus -- --ignored --nocapture`; `BENCH_PCAP=<file>`
+//! runs one trace instead (the DNS packets of the bench trace, say), `ROUNDS=<n>` sets the rounds,
+//! `EVENTS=none` leaves the events out (no handler subscribes).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -56,20 +58,24 @@ fn traces(dir: &std::path::Path, base: &std::path::Path, out: &mut Vec<String>) 
 }
 
 /// The guest's per-call work on the effects: rows then events.
-fn consume(conn: &sandpiper_sdk::types::ConnInfo, s: &Session, fx: Effects) -> usize {
+fn consume(
+    conn: &sandpiper_sdk::types::ConnInfo,
+    s: &Session,
+    fx: Effects,
+    rows: &mut sandpiper_sdk::packed::Encoder,
+) -> usize {
     let netbios = s.netbios();
-    let rows: Vec<_> = fx
-        .rows
-        .into_iter()
-        .map(|i| dns::log::into_row(conn, i, netbios))
-        .collect();
+    rows.clear();
+    for info in &fx.rows {
+        dns::log::encode_row(rows, conn, info, netbios);
+    }
     let events: Vec<_> = fx
         .events
         .into_iter()
         .map(|e| dns::log::into_event(conn, e))
         .collect();
-    std::hint::black_box((&rows, &events));
-    rows.len() + events.len()
+    std::hint::black_box((rows.bytes(), &events));
+    rows.rows() as usize + events.len()
 }
 
 #[test]
@@ -79,6 +85,10 @@ fn bench_corpus() {
     let mut names = Vec::new();
     traces(&base, &base, &mut names);
     let mut conns = Vec::new();
+    // One trace instead, e.g. the DNS packets of the bench trace cut out with tcpdump.
+    if let Ok(trace) = std::env::var("BENCH_PCAP") {
+        names = vec![trace];
+    }
     for n in &names {
         // Traces pcap_file cannot read are skipped.
         let r = std::panic::catch_unwind(|| testutil::connections(n, true));
@@ -91,16 +101,19 @@ fn bench_corpus() {
         .ok()
         .and_then(|r| r.parse().ok())
         .unwrap_or(20);
+    // EVENTS=none: no handler subscribes (the events are not built, as in the guest).
+    let events = std::env::var("EVENTS").map_or(true, |e| e != "none");
     let run = || {
         let mut items = 0;
+        let mut rows = sandpiper_sdk::packed::Encoder::new();
         for c in &conns {
             let mut s = Session::new(c.tcp, c.info.id.resp_p.number);
             for (is_orig, ts, data) in &c.packets {
-                let fx = s.deliver(*is_orig, data, *ts);
-                items += consume(&c.info, &s, fx);
+                let fx = s.deliver_with(*is_orig, data, *ts, &mut |_| events);
+                items += consume(&c.info, &s, fx, &mut rows);
             }
-            let fx = s.finish();
-            items += consume(&c.info, &s, fx);
+            let fx = s.finish_with(&mut |_| events);
+            items += consume(&c.info, &s, fx, &mut rows);
         }
         items
     };

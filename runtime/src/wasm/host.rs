@@ -18,7 +18,7 @@ use super::bindings::sandpiper::monitor::{
 };
 use super::bindings::types::{self, ConnInfo, Event, LogSchema, Value};
 use super::lazy::{LazyConnInfo, LazyEvent, LazyPackedRows};
-use super::packed_wit::wit_value;
+use super::streams::GuestValue;
 use super::streams::StreamRegistry;
 use super::tail_pipe::TailPipe;
 
@@ -38,11 +38,27 @@ pub mod budget {
     pub const DATA_BYTES: usize = 64 << 20;
 }
 
+/// Log rows of one call, in the order they were written, for a stream (registry index).
+#[derive(Debug, PartialEq)]
+pub enum CallRows {
+    /// One row of `log.write`, lifted value by value.
+    Owned(u32, Vec<Value>),
+    /// The rows of one `log.write-packed`, checked and kept as the guest encoded them (one
+    /// copy of the bytes, no allocation per value).
+    Packed {
+        stream: u32,
+        count: u32,
+        bytes: Vec<u8>,
+    },
+}
+
 /// What the guest did during the current call, committed only if the call succeeds.
 #[derive(Default)]
 pub struct CallState {
-    /// Rows per stream (registry index), in order.
-    pub rows: Vec<(u32, Vec<Value>)>,
+    /// Rows, in order.
+    pub rows: Vec<CallRows>,
+    /// Rows over all of `rows` (the budget's count).
+    row_count: usize,
     pub events: Vec<Event>,
     pub weirds: Vec<(String, String)>,
     pub confirmed: bool,
@@ -81,20 +97,20 @@ impl CallState {
         Ok(())
     }
 
-    fn charge_value(&mut self, v: &Value) -> wasmtime::Result<()> {
+    fn charge_value(&mut self, v: &impl GuestValue) -> wasmtime::Result<()> {
         self.values += 1;
         if self.values > budget::VALUES {
             return Err(self.exceed(format!("more than {} values in one call", budget::VALUES)));
         }
-        match v {
-            Value::Str(s) | Value::Enumeration(s) => self.charge_string(s.len()),
-            _ => Ok(()),
+        match v.text_len() {
+            0 => Ok(()),
+            n => self.charge_string(n),
         }
     }
 
     /// `n` more log rows in this call, over every `log.write` and `log.write-packed`.
     fn check_row_budget(&mut self, n: usize) -> wasmtime::Result<()> {
-        if self.rows.len() + n > budget::ROWS {
+        if self.row_count + n > budget::ROWS {
             return Err(self.exceed(format!("more than {} log rows in one call", budget::ROWS)));
         }
         Ok(())
@@ -348,9 +364,11 @@ fn log_write(
         if let Err(e) = check_numbered_row(&schema, i, &values) {
             return Ok(Err(e));
         }
-        lifted.push((stream, values));
+        lifted.push(CallRows::Owned(stream, values));
     }
-    store.data_mut().call.rows.extend(lifted);
+    let call = &mut store.data_mut().call;
+    call.row_count += lifted.len();
+    call.rows.extend(lifted);
     Ok(Ok(()))
 }
 
@@ -366,7 +384,11 @@ fn check_row_len(i: usize, n: usize) -> Result<(), String> {
 }
 
 /// Row `i` of a write against its stream's schema.
-fn check_numbered_row(schema: &LogSchema, i: usize, values: &[Value]) -> Result<(), String> {
+fn check_numbered_row(
+    schema: &LogSchema,
+    i: usize,
+    values: &[impl GuestValue],
+) -> Result<(), String> {
     super::streams::check_row(schema, values).map_err(|e| format!("row {i}: {e}"))
 }
 
@@ -408,7 +430,6 @@ fn decode_rows(
     call.check_row_budget(count as usize)?;
     let mut rows = Rows::new(count, bytes);
     let mut refs = Vec::new();
-    let mut lifted = Vec::with_capacity((count as usize).min(1024));
     let mut i = 0;
     while let Some(decoded) = rows.next_into(&mut refs) {
         if let Err(e) = decoded {
@@ -417,19 +438,20 @@ fn decode_rows(
         if let Err(e) = check_row_len(i, refs.len()) {
             return Ok(Err(e));
         }
-        let mut values = Vec::with_capacity(refs.len());
         for v in &refs {
-            let v = wit_value(*v);
-            call.charge_value(&v)?;
-            values.push(v);
+            call.charge_value(v)?;
         }
-        if let Err(e) = check_numbered_row(schema, i, &values) {
+        if let Err(e) = check_numbered_row(schema, i, &refs) {
             return Ok(Err(e));
         }
-        lifted.push((stream, values));
         i += 1;
     }
-    call.rows.extend(lifted);
+    call.row_count += count as usize;
+    call.rows.push(CallRows::Packed {
+        stream,
+        count,
+        bytes: bytes.to_vec(),
+    });
     Ok(Ok(()))
 }
 
@@ -730,17 +752,16 @@ mod tests {
         let mut call = CallState::default();
         let r = decode_rows(&mut call, &schema(), 7, e.rows(), e.bytes()).unwrap();
         assert_eq!(r, Ok(()));
+        // Kept as the guest encoded them.
         assert_eq!(
             call.rows,
-            [
-                (
-                    7,
-                    vec![Value::Time(1.5), Value::SetOf(1), Value::Str("HTTP".into())]
-                ),
-                (7, vec![Value::Time(2.5), Value::SetOf(0)]),
-            ]
+            [CallRows::Packed {
+                stream: 7,
+                count: 2,
+                bytes: e.bytes().to_vec()
+            }]
         );
-        assert_eq!((call.values, call.string_bytes), (5, 4));
+        assert_eq!((call.values, call.string_bytes, call.row_count), (5, 4, 2));
     }
 
     #[test]
@@ -769,7 +790,7 @@ mod tests {
     fn packed_rows_count_against_the_row_budget() {
         let e = rows(&[&[ValueRef::Time(1.5), ValueRef::SetOf(0)]]);
         let mut call = CallState {
-            rows: vec![(0, Vec::new()); budget::ROWS],
+            row_count: budget::ROWS,
             ..Default::default()
         };
         assert!(decode_rows(&mut call, &schema(), 0, e.rows(), e.bytes()).is_err());

@@ -4,8 +4,8 @@
 
 use sandpiper_packed::{ConnFields, EventEncoder, Transport as PackedTransport, ValueRef};
 
-use super::bindings::types::{ConnInfo, Event, Port, Subnet, Transport, Value};
-use super::streams::{ip, ip_address};
+use super::bindings::types::{ConnInfo, Event, Transport, Value};
+use super::streams::ip;
 
 fn packed_transport(t: Transport) -> PackedTransport {
     match t {
@@ -13,15 +13,6 @@ fn packed_transport(t: Transport) -> PackedTransport {
         Transport::Udp => PackedTransport::Udp,
         Transport::Icmp => PackedTransport::Icmp,
         Transport::Unknown => PackedTransport::Unknown,
-    }
-}
-
-fn wit_transport(t: PackedTransport) -> Transport {
-    match t {
-        PackedTransport::Tcp => Transport::Tcp,
-        PackedTransport::Udp => Transport::Udp,
-        PackedTransport::Icmp => Transport::Icmp,
-        PackedTransport::Unknown => Transport::Unknown,
     }
 }
 
@@ -42,32 +33,6 @@ pub fn value_ref(v: &Value) -> ValueRef<'_> {
         Value::Enumeration(s) => ValueRef::Enumeration(s),
         Value::SetOf(n) => ValueRef::SetOf(*n),
         Value::VectorOf(n) => ValueRef::VectorOf(*n),
-    }
-}
-
-/// A packed value as an owned WIT value.
-pub fn wit_value(v: ValueRef<'_>) -> Value {
-    match v {
-        ValueRef::Unset => Value::Unset,
-        ValueRef::Boolean(b) => Value::Boolean(b),
-        ValueRef::Count(c) => Value::Count(c),
-        ValueRef::Integer(i) => Value::Integer(i),
-        ValueRef::Double(d) => Value::Double(d),
-        ValueRef::Time(t) => Value::Time(t),
-        ValueRef::Interval(t) => Value::Interval(t),
-        ValueRef::Str(s) => Value::Str(s.to_string()),
-        ValueRef::Enumeration(s) => Value::Enumeration(s.to_string()),
-        ValueRef::Addr(a) => Value::Addr(ip_address(a)),
-        ValueRef::Port(number, t) => Value::Port(Port {
-            number,
-            proto: wit_transport(t),
-        }),
-        ValueRef::Subnet(a, prefix_len) => Value::Subnet(Subnet {
-            address: ip_address(a),
-            prefix_len,
-        }),
-        ValueRef::SetOf(n) => Value::SetOf(n),
-        ValueRef::VectorOf(n) => Value::VectorOf(n),
     }
 }
 
@@ -117,6 +82,44 @@ pub fn encode_events(enc: &mut EventEncoder, batch: &[Event]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wasm::bindings::types::{Port, Subnet};
+    use crate::wasm::streams::ip_address;
+
+    fn wit_transport(t: PackedTransport) -> Transport {
+        match t {
+            PackedTransport::Tcp => Transport::Tcp,
+            PackedTransport::Udp => Transport::Udp,
+            PackedTransport::Icmp => Transport::Icmp,
+            PackedTransport::Unknown => Transport::Unknown,
+        }
+    }
+
+    /// A packed value as an owned WIT value (the host itself reads packed values in place).
+    fn wit_value(v: ValueRef<'_>) -> Value {
+        match v {
+            ValueRef::Unset => Value::Unset,
+            ValueRef::Boolean(b) => Value::Boolean(b),
+            ValueRef::Count(c) => Value::Count(c),
+            ValueRef::Integer(i) => Value::Integer(i),
+            ValueRef::Double(d) => Value::Double(d),
+            ValueRef::Time(t) => Value::Time(t),
+            ValueRef::Interval(t) => Value::Interval(t),
+            ValueRef::Str(s) => Value::Str(s.to_string()),
+            ValueRef::Enumeration(s) => Value::Enumeration(s.to_string()),
+            ValueRef::Addr(a) => Value::Addr(ip_address(a)),
+            ValueRef::Port(number, t) => Value::Port(Port {
+                number,
+                proto: wit_transport(t),
+            }),
+            ValueRef::Subnet(a, prefix_len) => Value::Subnet(Subnet {
+                address: ip_address(a),
+                prefix_len,
+            }),
+            ValueRef::SetOf(n) => Value::SetOf(n),
+            ValueRef::VectorOf(n) => Value::VectorOf(n),
+        }
+    }
+
     use crate::wasm::bindings::types::{ConnId, IpAddress};
     use sandpiper_packed::Events;
 

@@ -7,7 +7,10 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::{Arc, Mutex};
 
+use sandpiper_packed::{Rows, ValueRef};
+
 use super::bindings::types::{FieldType, IpAddress, LogSchema, ScalarType, Value};
+use super::host::CallRows;
 use crate::log::manager::LogManager;
 use crate::log::{self, LogWriter};
 
@@ -119,32 +122,140 @@ fn validate_schema(schema: &LogSchema) -> Result<(), String> {
     Ok(())
 }
 
-fn scalar_matches(ty: ScalarType, v: &Value) -> bool {
-    matches!(
-        (ty, v),
-        (ScalarType::Boolean, Value::Boolean(_))
-            | (ScalarType::Count, Value::Count(_))
-            | (ScalarType::Integer, Value::Integer(_))
-            | (ScalarType::Double, Value::Double(_))
-            | (ScalarType::Time, Value::Time(_))
-            | (ScalarType::Interval, Value::Interval(_))
-            | (ScalarType::Str, Value::Str(_))
-            | (ScalarType::Addr, Value::Addr(_))
-            | (ScalarType::Port, Value::Port(_))
-            | (ScalarType::Subnet, Value::Subnet(_))
-            | (ScalarType::Enumeration, Value::Enumeration(_))
-    )
+/// A value of a guest row, as the schema check and the log writers see it: owned (`log.write`
+/// lifts each value) or read in place from packed rows (`log.write-packed`: the strings stay in
+/// the batch's bytes, so a row costs no allocation per string).
+pub trait GuestValue: std::fmt::Debug {
+    fn is_unset(&self) -> bool;
+    /// A container header: `(is a set, element count)`.
+    fn container(&self) -> Option<(bool, u32)>;
+    fn is_a(&self, ty: ScalarType) -> bool;
+    /// The length of a string or enum value (what the call's string budget is charged).
+    fn text_len(&self) -> usize;
+    /// The value for the host's log writers (a container header becomes `Unset`).
+    fn host(&self) -> log::Value<'_>;
+}
+
+impl GuestValue for Value {
+    fn is_unset(&self) -> bool {
+        matches!(self, Value::Unset)
+    }
+
+    fn container(&self) -> Option<(bool, u32)> {
+        match *self {
+            Value::SetOf(n) => Some((true, n)),
+            Value::VectorOf(n) => Some((false, n)),
+            _ => None,
+        }
+    }
+
+    fn is_a(&self, ty: ScalarType) -> bool {
+        matches!(
+            (ty, self),
+            (ScalarType::Boolean, Value::Boolean(_))
+                | (ScalarType::Count, Value::Count(_))
+                | (ScalarType::Integer, Value::Integer(_))
+                | (ScalarType::Double, Value::Double(_))
+                | (ScalarType::Time, Value::Time(_))
+                | (ScalarType::Interval, Value::Interval(_))
+                | (ScalarType::Str, Value::Str(_))
+                | (ScalarType::Addr, Value::Addr(_))
+                | (ScalarType::Port, Value::Port(_))
+                | (ScalarType::Subnet, Value::Subnet(_))
+                | (ScalarType::Enumeration, Value::Enumeration(_))
+        )
+    }
+
+    fn text_len(&self) -> usize {
+        match self {
+            Value::Str(s) | Value::Enumeration(s) => s.len(),
+            _ => 0,
+        }
+    }
+
+    fn host(&self) -> log::Value<'_> {
+        match self {
+            Value::Unset | Value::SetOf(_) | Value::VectorOf(_) => log::Value::Unset,
+            Value::Boolean(b) => log::Value::Bool(*b),
+            Value::Count(c) => log::Value::Count(*c),
+            Value::Integer(i) => log::Value::Int(*i),
+            Value::Double(d) => log::Value::Double(*d),
+            Value::Time(t) => log::Value::Time(micros(*t)),
+            Value::Interval(t) => log::Value::Interval(micros(*t)),
+            Value::Str(s) => log::Value::Str(s),
+            Value::Enumeration(s) => log::Value::Enum(s),
+            Value::Addr(a) => log::Value::Addr(ip(a)),
+            // Zeek logs a port column as its number; the transport is in the `proto` column.
+            Value::Port(p) => log::Value::Port(p.number),
+            Value::Subnet(s) => log::Value::Subnet(ip(&s.address), s.prefix_len),
+        }
+    }
+}
+
+impl GuestValue for ValueRef<'_> {
+    fn is_unset(&self) -> bool {
+        matches!(self, ValueRef::Unset)
+    }
+
+    fn container(&self) -> Option<(bool, u32)> {
+        match *self {
+            ValueRef::SetOf(n) => Some((true, n)),
+            ValueRef::VectorOf(n) => Some((false, n)),
+            _ => None,
+        }
+    }
+
+    fn is_a(&self, ty: ScalarType) -> bool {
+        matches!(
+            (ty, self),
+            (ScalarType::Boolean, ValueRef::Boolean(_))
+                | (ScalarType::Count, ValueRef::Count(_))
+                | (ScalarType::Integer, ValueRef::Integer(_))
+                | (ScalarType::Double, ValueRef::Double(_))
+                | (ScalarType::Time, ValueRef::Time(_))
+                | (ScalarType::Interval, ValueRef::Interval(_))
+                | (ScalarType::Str, ValueRef::Str(_))
+                | (ScalarType::Addr, ValueRef::Addr(_))
+                | (ScalarType::Port, ValueRef::Port(..))
+                | (ScalarType::Subnet, ValueRef::Subnet(..))
+                | (ScalarType::Enumeration, ValueRef::Enumeration(_))
+        )
+    }
+
+    fn text_len(&self) -> usize {
+        match self {
+            ValueRef::Str(s) | ValueRef::Enumeration(s) => s.len(),
+            _ => 0,
+        }
+    }
+
+    fn host(&self) -> log::Value<'_> {
+        match *self {
+            ValueRef::Unset | ValueRef::SetOf(_) | ValueRef::VectorOf(_) => log::Value::Unset,
+            ValueRef::Boolean(b) => log::Value::Bool(b),
+            ValueRef::Count(c) => log::Value::Count(c),
+            ValueRef::Integer(i) => log::Value::Int(i),
+            ValueRef::Double(d) => log::Value::Double(d),
+            ValueRef::Time(t) => log::Value::Time(micros(t)),
+            ValueRef::Interval(t) => log::Value::Interval(micros(t)),
+            ValueRef::Str(s) => log::Value::Str(s),
+            ValueRef::Enumeration(s) => log::Value::Enum(s),
+            ValueRef::Addr(a) => log::Value::Addr(a),
+            ValueRef::Port(number, _) => log::Value::Port(number),
+            ValueRef::Subnet(a, len) => log::Value::Subnet(a, len),
+        }
+    }
 }
 
 /// Checks that a row matches its schema (see `types.value` for the flat container encoding).
-pub fn check_row(schema: &LogSchema, row: &[Value]) -> Result<(), String> {
+pub fn check_row<V: GuestValue>(schema: &LogSchema, row: &[V]) -> Result<(), String> {
     let mut at = 0;
     for f in &schema.fields {
         let Some(v) = row.get(at) else {
             return Err(format!("missing a value for {:?}", f.name));
         };
         at += 1;
-        if matches!(v, Value::Unset) {
+        if v.is_unset() {
             if !f.optional {
                 return Err(format!("{:?} is not optional", f.name));
             }
@@ -152,14 +263,14 @@ pub fn check_row(schema: &LogSchema, row: &[Value]) -> Result<(), String> {
         }
         match f.type_ {
             FieldType::Scalar(t) => {
-                if !scalar_matches(t, v) {
+                if !v.is_a(t) {
                     return Err(format!("{:?} expects a {t:?}", f.name));
                 }
             }
             FieldType::Set(t) | FieldType::Vector(t) => {
-                let n = match (f.type_, v) {
-                    (FieldType::Set(_), Value::SetOf(n)) => *n as usize,
-                    (FieldType::Vector(_), Value::VectorOf(n)) => *n as usize,
+                let n = match (f.type_, v.container()) {
+                    (FieldType::Set(_), Some((true, n)))
+                    | (FieldType::Vector(_), Some((false, n))) => n as usize,
                     _ => return Err(format!("{:?} expects a container header", f.name)),
                 };
                 let Some(items) = row.get(at..at + n) else {
@@ -168,7 +279,7 @@ pub fn check_row(schema: &LogSchema, row: &[Value]) -> Result<(), String> {
                         f.name
                     ));
                 };
-                if let Some(bad) = items.iter().find(|e| !scalar_matches(t, e)) {
+                if let Some(bad) = items.iter().find(|e| !e.is_a(t)) {
                     return Err(format!("{:?}: element {bad:?} is not a {t:?}", f.name));
                 }
                 at += n;
@@ -251,34 +362,16 @@ fn micros(secs: f64) -> i64 {
     (secs * 1e6).round() as i64
 }
 
-fn scalar(v: &Value) -> log::Value<'_> {
-    match v {
-        Value::Unset | Value::SetOf(_) | Value::VectorOf(_) => log::Value::Unset,
-        Value::Boolean(b) => log::Value::Bool(*b),
-        Value::Count(c) => log::Value::Count(*c),
-        Value::Integer(i) => log::Value::Int(*i),
-        Value::Double(d) => log::Value::Double(*d),
-        Value::Time(t) => log::Value::Time(micros(*t)),
-        Value::Interval(t) => log::Value::Interval(micros(*t)),
-        Value::Str(s) => log::Value::Str(s),
-        Value::Enumeration(s) => log::Value::Enum(s),
-        Value::Addr(a) => log::Value::Addr(ip(a)),
-        // Zeek logs a port column as its number; the transport is in the `proto` column.
-        Value::Port(p) => log::Value::Port(p.number),
-        Value::Subnet(s) => log::Value::Subnet(ip(&s.address), s.prefix_len),
-    }
-}
-
 /// Calls `f` with a guest row as host log values: containers become borrowed lists.
-pub fn host_row<R>(row: &[Value], f: impl FnOnce(&[log::Value<'_>]) -> R) -> R {
+pub fn host_row<V: GuestValue, R>(row: &[V], f: impl FnOnce(&[log::Value<'_>]) -> R) -> R {
     // Containers become borrowed slices: gather them first, then build the row.
     let mut lists: Vec<Vec<log::Value<'_>>> = Vec::new();
     let mut i = 0;
     while i < row.len() {
-        if let Value::SetOf(n) | Value::VectorOf(n) = row[i] {
+        if let Some((_, n)) = row[i].container() {
             let n = n as usize;
             let end = (i + 1 + n).min(row.len());
-            lists.push(row[i + 1..end].iter().map(scalar).collect());
+            lists.push(row[i + 1..end].iter().map(GuestValue::host).collect());
             i += n;
         }
         i += 1;
@@ -287,12 +380,12 @@ pub fn host_row<R>(row: &[Value], f: impl FnOnce(&[log::Value<'_>]) -> R) -> R {
     let mut list_at = 0;
     let mut i = 0;
     while i < row.len() {
-        if let Value::SetOf(n) | Value::VectorOf(n) = row[i] {
+        if let Some((_, n)) = row[i].container() {
             cells.push(log::Value::List(&lists[list_at]));
             list_at += 1;
             i += n as usize;
         } else {
-            cells.push(scalar(&row[i]));
+            cells.push(row[i].host());
         }
         i += 1;
     }
@@ -318,21 +411,30 @@ impl GuestLogs {
     }
 
     /// Writes rows already checked against their schema by `log.write`.
-    pub fn write(
-        &mut self,
-        registry: &StreamRegistry,
-        rows: &[(u32, Vec<Value>)],
-    ) -> io::Result<()> {
-        for (stream, row) in rows {
-            if !self.writers.contains_key(stream) {
-                let Some(schema) = registry.schema(*stream) else {
+    pub fn write(&mut self, registry: &StreamRegistry, rows: &[CallRows]) -> io::Result<()> {
+        let mut refs = Vec::new();
+        for batch in rows {
+            let stream = match batch {
+                CallRows::Owned(stream, _) | CallRows::Packed { stream, .. } => *stream,
+            };
+            if !self.writers.contains_key(&stream) {
+                let Some(schema) = registry.schema(stream) else {
                     continue;
                 };
                 let w = self.manager.open(host_schema(&schema))?;
-                self.writers.insert(*stream, w);
+                self.writers.insert(stream, w);
             }
-            let w = self.writers.get_mut(stream).expect("opened above");
-            host_row(row, |cells| w.write_row(cells))?;
+            let w = self.writers.get_mut(&stream).expect("opened above");
+            match batch {
+                CallRows::Owned(_, row) => host_row(row, |cells| w.write_row(cells))?,
+                CallRows::Packed { count, bytes, .. } => {
+                    // Checked when the guest wrote them: they decode.
+                    let mut packed = Rows::new(*count, bytes);
+                    while let Some(Ok(())) = packed.next_into(&mut refs) {
+                        host_row(&refs, |cells| w.write_row(cells))?;
+                    }
+                }
+            }
         }
         Ok(())
     }
@@ -451,10 +553,29 @@ mod tests {
             Value::Str("b".into()),
             Value::Unset,
         ];
-        logs.write(&r, &[(id, row)]).unwrap();
+        // The same row lifted (log.write) and packed (log.write-packed), then packed again.
+        let mut packed = sandpiper_packed::Encoder::new();
+        for _ in 0..2 {
+            packed.begin_row();
+            for v in &row {
+                packed.push(crate::wasm::packed_wit::value_ref(v));
+            }
+            packed.end_row();
+        }
+        let (count, bytes) = packed.take();
+        let rows = [
+            CallRows::Owned(id, row),
+            CallRows::Packed {
+                stream: id,
+                count,
+                bytes,
+            },
+        ];
+        logs.write(&r, &rows).unwrap();
         logs.finish().unwrap();
         let text = std::fs::read_to_string(dir.path().join("demo.log")).unwrap();
         assert!(text.contains("#fields\tts\ttags\tn\n#types\ttime\tset[string]\tcount\n"));
-        assert!(text.contains("\n1.500000\ta,b\t-\n"), "{text}");
+        let rows = text.lines().filter(|l| *l == "1.500000\ta,b\t-").count();
+        assert_eq!(rows, 3, "{text}");
     }
 }

@@ -23,10 +23,9 @@ use sandpiper_packed::{Encoder, Rows, Transport, ValueRef};
 use wasmtime::component::ResourceAny;
 
 use super::bindings::types::{
-    self as wit, Field as WitField, FieldType as WitFieldType, LogSchema, PackedRows, ScalarType,
+    Field as WitField, FieldType as WitFieldType, LogSchema, PackedRows, ScalarType,
 };
 use super::manifest::Kind;
-use super::packed_wit::wit_value;
 use super::runtime::{arm, classify, Exports, Failure, Instance, LoadedModule, WasmRuntime};
 use super::streams::host_row;
 use crate::log::file::{local_wall_secs, LogFile};
@@ -499,8 +498,7 @@ impl Format for ComponentFormat {
             while let Some(decoded) = rows.next_into(&mut row) {
                 // The host encoded these bytes itself, so they always decode.
                 decoded.map_err(io::Error::other)?;
-                let owned: Vec<wit::Value> = row.iter().map(|v| wit_value(*v)).collect();
-                host_row(&owned, |cells| f(cells))?;
+                host_row(&row, |cells| f(cells))?;
             }
         }
         Ok(())
@@ -662,9 +660,8 @@ mod tests {
         assert_eq!(values[1], ValueRef::SetOf(2));
         assert_eq!(values[4], ValueRef::VectorOf(2));
         // Back to host values (the replay path): times come back to the microsecond.
-        let owned: Vec<wit::Value> = values.iter().map(|v| wit_value(*v)).collect();
         let mut seen = Vec::new();
-        host_row(&owned, |cells| {
+        host_row(&values, |cells| {
             let mut buf = Vec::new();
             log::tsv::write_row(&mut buf, cells).unwrap();
             seen.push(String::from_utf8(buf).unwrap());

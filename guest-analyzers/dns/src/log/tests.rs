@@ -77,3 +77,27 @@ fn rows_match_the_schema() {
         assert_eq!(at, row.len());
     }
 }
+
+/// The budget's estimate of a row: its exact value count, and no fewer string bytes than the
+/// encoded row carries.
+#[test]
+fn row_cost_bounds_the_row() {
+    let mut rows = 0;
+    for trace in [
+        "dnssec/rrsig.pcap",
+        "dns/dynamic-update.pcap",
+        "dns/mdns.pcap",
+    ] {
+        for conn in crate::testutil::connections(trace, true) {
+            let (session, fx) = crate::testutil::run(&conn);
+            for info in &fx.rows {
+                let (values, bytes) = row_cost(&conn.info, info);
+                let (n, b) = cost(&row(&conn.info, info, session.netbios()));
+                assert_eq!(values, n, "{trace}");
+                assert!(bytes >= b, "{trace}: {bytes} < {b}");
+                rows += 1;
+            }
+        }
+    }
+    assert!(rows > 10, "{rows} rows");
+}

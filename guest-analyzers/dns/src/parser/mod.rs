@@ -16,7 +16,7 @@ use nom::IResult;
 pub use cursor::Cursor;
 pub use rdata::{rtype, RData};
 
-use name::{extract_name, into_text};
+use name::{extract_name, extract_name_into, into_text};
 use rdata::{parse_rdata, RdataCtx};
 
 /// Zeek's `dns_max_queries`: a message with more questions is not DNS.
@@ -160,6 +160,12 @@ pub struct Options {
     pub skip_all_auth: bool,
     /// Zeek's `dns_skip_all_addl` (default T): do not parse the additional section.
     pub skip_all_addl: bool,
+    /// Keep every record parsed in [`Message::records`]. When false, only the records that
+    /// reach Zeek's `DNS::do_reply` are kept (a response's answers; a dynamic update's
+    /// prerequisites and updates, see [`crate::render::replies`]); the others are still
+    /// parsed, for their weirds, but their names and data are not built. A response's
+    /// authority and additional sections often hold more names than its answers.
+    pub keep_all_records: bool,
 }
 
 impl Default for Options {
@@ -169,6 +175,7 @@ impl Default for Options {
             udp: true,
             skip_all_auth: true,
             skip_all_addl: true,
+            keep_all_records: true,
         }
     }
 }
@@ -233,6 +240,7 @@ pub fn parse_message<'a>(msg: &'a [u8], opts: &Options) -> Parse<'a> {
         opts,
         weirds: &mut weirds,
         update,
+        scratch: Vec::new(),
     };
     walk.sections(&mut m);
     Parse {
@@ -247,6 +255,8 @@ struct Walk<'a, 'o> {
     opts: &'o Options,
     weirds: &'o mut Weirds,
     update: bool,
+    /// Where the names of records that are not kept are decoded (one buffer per message).
+    scratch: Vec<u8>,
 }
 
 impl<'a> Walk<'a, '_> {
@@ -257,7 +267,10 @@ impl<'a> Walk<'a, '_> {
         let left = self.cur.len();
         m.questions
             .reserve_exact(usize::from(h.qdcount).min(left / 5));
-        let records = usize::from(h.ancount) + usize::from(h.nscount) + usize::from(h.arcount);
+        let kept = |section, count: u16| usize::from(count) * usize::from(self.keeps(h, section));
+        let records = kept(Section::Answer, h.ancount)
+            + kept(Section::Authority, h.nscount)
+            + kept(Section::Additional, h.arcount);
         m.records.reserve_exact(records.min(left / 11));
         for _ in 0..h.qdcount {
             match self.question() {
@@ -265,7 +278,7 @@ impl<'a> Walk<'a, '_> {
                 None => return,
             }
         }
-        if !self.records(h.ancount, Section::Answer, false, &mut m.records) {
+        if !self.records(h, Section::Answer, false, &mut m.records) {
             return;
         }
         m.confirmed = true;
@@ -282,10 +295,10 @@ impl<'a> Walk<'a, '_> {
         if skip_auth && skip_addl {
             return;
         }
-        if !self.records(h.nscount, Section::Authority, skip_auth, &mut m.records) || skip_addl {
+        if !self.records(h, Section::Authority, skip_auth, &mut m.records) || skip_addl {
             return;
         }
-        self.records(h.arcount, Section::Additional, false, &mut m.records);
+        self.records(h, Section::Additional, false, &mut m.records);
     }
 
     /// Zeek's `ParseQuestion`.
@@ -308,16 +321,29 @@ impl<'a> Walk<'a, '_> {
         })
     }
 
-    /// Zeek's `ParseAnswers`: `n` records; false when one failed.
+    /// Whether the records of `section` go into [`Message::records`] (see
+    /// [`Options::keep_all_records`]).
+    fn keeps(&self, h: Header, section: Section) -> bool {
+        self.opts.keep_all_records
+            || h.qr && (section == Section::Answer || self.update && section != Section::Additional)
+    }
+
+    /// Zeek's `ParseAnswers`: the section's records; false when one failed.
     fn records(
         &mut self,
-        n: u16,
+        h: Header,
         section: Section,
         skip_event: bool,
         out: &mut Vec<Record<'a>>,
     ) -> bool {
+        let n = match section {
+            Section::Answer => h.ancount,
+            Section::Authority => h.nscount,
+            Section::Additional => h.arcount,
+        };
+        let keep = self.keeps(h, section);
         for _ in 0..n {
-            if !self.record(section, skip_event, out) {
+            if !self.record(section, skip_event, keep, out) {
                 return false;
             }
         }
@@ -325,8 +351,27 @@ impl<'a> Walk<'a, '_> {
     }
 
     /// Zeek's `ParseAnswer`.
-    fn record(&mut self, section: Section, skip_event: bool, out: &mut Vec<Record<'a>>) -> bool {
-        let owner = extract_name(&mut self.cur, true, self.opts.netbios, self.weirds);
+    /// `keep`: whether the record goes into `out` (else it is parsed for its weirds only).
+    fn record(
+        &mut self,
+        section: Section,
+        skip_event: bool,
+        keep: bool,
+        out: &mut Vec<Record<'a>>,
+    ) -> bool {
+        let (netbios, downcase) = (self.opts.netbios, true);
+        let owner = if keep {
+            extract_name(&mut self.cur, downcase, netbios, self.weirds)
+        } else {
+            extract_name_into(
+                &mut self.cur,
+                downcase,
+                netbios,
+                self.weirds,
+                &mut self.scratch,
+            );
+            Vec::new()
+        };
         if self.cur.len() < 4 {
             self.weirds.add("DNS_truncated_ans_too_short");
             return false;
@@ -343,7 +388,7 @@ impl<'a> Walk<'a, '_> {
             self.weirds.add("DNS_truncated_RR_rdlength_lt_len");
             return false;
         } else if rdlength == 0 && empty_ok {
-            if !skip_event {
+            if !skip_event && keep {
                 out.push(Record {
                     section,
                     name: into_text(owner),
@@ -365,9 +410,10 @@ impl<'a> Walk<'a, '_> {
             udp: self.opts.udp,
             skip_event,
             weirds: self.weirds,
+            discard: (!keep).then_some(&mut self.scratch),
         };
         let (data, ok) = parse_rdata(&mut self.cur, &mut ctx);
-        if let Some(data) = data {
+        if let (Some(data), true) = (data, keep) {
             out.push(Record {
                 section,
                 name: into_text(owner),

@@ -35,9 +35,24 @@ pub fn extract_name(
     netbios: bool,
     weirds: &mut Weirds,
 ) -> Vec<u8> {
-    let msg = cur.msg;
     // Most names fit the first allocation; the vector becomes the name's String as it is.
     let mut out: Vec<u8> = Vec::with_capacity(NAME_CAPACITY);
+    extract_name_into(cur, downcase, netbios, weirds, &mut out);
+    out
+}
+
+/// [`extract_name`] into `out` (cleared first): the same walk, cursor move and weirds, for a
+/// name that is only parsed for its weirds (a record nothing uses) into a buffer that is
+/// reused instead of a new allocation per name.
+pub fn extract_name_into(
+    cur: &mut Cursor<'_>,
+    downcase: bool,
+    netbios: bool,
+    weirds: &mut Weirds,
+    out: &mut Vec<u8>,
+) {
+    let msg = cur.msg;
+    out.clear();
     let mut room = NAME_ROOM;
     // Start offsets in `out` of each nested ExtractName (the outermost starts at 0): the first
     // few inline, deeper ones (rare) spilled.
@@ -99,7 +114,16 @@ pub fn extract_name(
             weirds.add("DNS_label_len_gt_name_len");
             break;
         }
-        out.extend_from_slice(msg.get(pos..pos + len).unwrap_or_default());
+        let label = msg.get(pos..pos + len).unwrap_or_default();
+        // Zeek lower-cases a name in a pass over it once it is complete; doing it as the
+        // label is copied gives the same bytes. A byte loop: a copy of unknown length is a
+        // `memory.copy`, which leaves the guest for the host's memmove, dearer than the copy
+        // itself for a label of a few bytes.
+        if downcase || depth > 0 {
+            out.extend(label.iter().map(u8::to_ascii_lowercase));
+        } else {
+            out.extend(label.iter().copied());
+        }
         out.push(b'.');
         room -= len + 1;
         pos += len;
@@ -124,20 +148,7 @@ pub fn extract_name(
             out.pop();
         }
     }
-    // Nested calls lower-case their part; the outermost only when asked to.
-    let from = if downcase {
-        Some(0)
-    } else if depth > 0 {
-        levels.first().map(|&l| usize::from(l))
-    } else {
-        None
-    };
-    if let Some(part) = from.and_then(|f| out.get_mut(f..)) {
-        part.make_ascii_lowercase();
-    }
-
     cur.seek(resume.unwrap_or(pos));
-    out
 }
 
 /// Bytes as text for logs and events: valid UTF-8 is kept, anything else is replaced.

@@ -9,7 +9,7 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use super::name::extract_name;
+use super::name::{extract_name, extract_name_into};
 use super::{Cursor, Weirds};
 
 /// RR types with a dedicated parser.
@@ -159,6 +159,9 @@ pub struct RdataCtx<'w> {
     /// Zeek's `skip_event`: the section is parsed for its weirds only.
     pub skip_event: bool,
     pub weirds: &'w mut Weirds,
+    /// The record is parsed for its weirds only (it is not kept): its names are decoded into
+    /// this buffer and come out empty.
+    pub discard: Option<&'w mut Vec<u8>>,
 }
 
 /// Zeek's per-type `ParseRR_*`: the parsed data (None when Zeek raises no event) and whether
@@ -232,7 +235,13 @@ pub fn parse_rdata<'a>(cur: &mut Cursor<'a>, ctx: &mut RdataCtx<'_>) -> (Option<
 }
 
 fn name(cur: &mut Cursor<'_>, ctx: &mut RdataCtx<'_>) -> String {
-    super::name::into_text(extract_name(cur, true, ctx.netbios, ctx.weirds))
+    match ctx.discard.as_deref_mut() {
+        Some(buf) => {
+            extract_name_into(cur, true, ctx.netbios, ctx.weirds, buf);
+            String::new()
+        }
+        None => super::name::into_text(extract_name(cur, true, ctx.netbios, ctx.weirds)),
+    }
 }
 
 /// Zeek's `DNS_RR_length_mismatch` check for records that end with a name.

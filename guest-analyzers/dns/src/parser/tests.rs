@@ -360,6 +360,64 @@ fn answers_are_parsed_by_default_other_sections_only_on_request() {
     assert_eq!(m.records.len(), 2);
 }
 
+/// Records that reach nothing (authority and additional sections of a response, every
+/// section of a query) are parsed for their weirds but not built: on real messages with all
+/// kinds of sections, the weirds and what `render::replies` sees are the same as when every
+/// record is kept, and only the records it uses are kept.
+#[test]
+fn unused_records_give_the_same_weirds_and_replies() {
+    let traces = [
+        "tunnels/Teredo.pcap",
+        "dnssec/nsec3.pcap",
+        "dnssec/rrsig.pcap",
+        "dnssec/dnskey.pcap",
+        "dns-edns-ecs-weirds.pcap",
+        "dns/dns-edns-bad-length.pcap",
+        "dns/svcb-port-malformed.pcap",
+        "dns/dynamic-update.pcap",
+        "dns/mdns.pcap",
+        "dns-txt-multiple.pcap",
+    ];
+    let (mut messages, mut dropped) = (0, 0);
+    for trace in traces {
+        for msg in udp_messages(trace) {
+            let opts = |keep_all_records| Options {
+                skip_all_auth: false,
+                skip_all_addl: false,
+                keep_all_records,
+                ..Options::default()
+            };
+            let (all, used) = (
+                parse_message(&msg, &opts(true)),
+                parse_message(&msg, &opts(false)),
+            );
+            assert_eq!(all.weirds, used.weirds, "{trace}");
+            let (Some(all), Some(used)) = (all.message, used.message) else {
+                continue;
+            };
+            let texts = |m: &Message<'_>| {
+                crate::render::replies(m)
+                    .map(|(r, t)| (r.name.clone(), t))
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(texts(&all), texts(&used), "{trace}");
+            let wanted = |r: &&Record<'_>| {
+                all.header.qr
+                    && (r.section == Section::Answer
+                        || all.update && r.section != Section::Additional)
+            };
+            let kept: Vec<_> = all.records.iter().filter(wanted).cloned().collect();
+            assert_eq!(kept, used.records, "{trace}");
+            messages += 1;
+            dropped += all.records.len() - used.records.len();
+        }
+    }
+    assert!(
+        messages > 20 && dropped > 20,
+        "{messages} messages, {dropped} records dropped"
+    );
+}
+
 /// A real reply (Teredo, "www.wireshark.org A 67.228.110.120") with its one answer's type and
 /// RDATA replaced: the RR types no corpus trace carries.
 fn with_answer(rtype: u16, rdata: &[u8]) -> Vec<u8> {

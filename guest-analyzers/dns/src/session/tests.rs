@@ -152,3 +152,48 @@ fn partial_tcp_message_is_parsed_at_the_end() {
     );
     assert_eq!(fx.rows[0].trans_id, 52640);
 }
+
+/// Events no handler wants are not built, and nothing else changes: the same rows and weirds,
+/// and the kinds that are wanted exactly as when every event is built.
+#[test]
+fn unwanted_events_are_not_built() {
+    for trace in [
+        "dnssec/rrsig.pcap",
+        "dns/dynamic-update.pcap",
+        "tunnels/Teredo.pcap",
+    ] {
+        for conn in connections(trace, true) {
+            let effects = |want: &dyn Fn(EventKind) -> bool| {
+                let mut s = Session::new(conn.tcp, conn.info.id.resp_p.number);
+                let mut asked = Vec::new();
+                let mut wants = |k: EventKind| {
+                    asked.push(k);
+                    want(k)
+                };
+                let mut out = Vec::new();
+                for (is_orig, ts, data) in &conn.packets {
+                    out.push(s.deliver_with(*is_orig, data, *ts, &mut wants));
+                }
+                out.push(s.finish_with(&mut wants));
+                let rows: Vec<_> = out.iter().flat_map(|fx| fx.rows.clone()).collect();
+                let weirds: Vec<_> = out.iter().flat_map(|fx| fx.weirds.clone()).collect();
+                let events: Vec<_> = out.into_iter().flat_map(|fx| fx.events).collect();
+                (rows, weirds, events, asked.len())
+            };
+            let all = effects(&|_| true);
+            let none = effects(&|_| false);
+            let replies = effects(&|k| k == EventKind::Reply);
+            assert_eq!((&none.0, &none.1), (&all.0, &all.1), "{trace}");
+            assert!(none.2.is_empty(), "{trace}");
+            let all_replies: Vec<_> = all
+                .2
+                .iter()
+                .filter(|e| matches!(e, DnsEvent::Reply { .. }))
+                .cloned()
+                .collect();
+            assert_eq!(replies.2, all_replies, "{trace}");
+            // Asked once per message.
+            assert_eq!(all.3, all.2.len(), "{trace}");
+        }
+    }
+}
