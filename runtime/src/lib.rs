@@ -14,4 +14,5 @@ pub mod intern;
 pub mod log;
 pub mod scaffold;
 pub mod site;
+pub mod threads;
 pub mod wasm;

@@ -39,6 +39,7 @@ pub fn run_on_writer_thread(job: Job) {
         std::thread::Builder::new()
             .name("log-writers".into())
             .spawn(move || {
+                crate::threads::lower_current_thread();
                 for job in rx {
                     job();
                 }

@@ -170,6 +170,7 @@ impl HandlerThread {
         let thread = std::thread::Builder::new()
             .name("sandpiper-handlers".into())
             .spawn(move || {
+                crate::threads::lower_current_thread();
                 for mut chunk in rx {
                     d.take_chunk(&mut chunk);
                     let _ = back.try_send(chunk);
