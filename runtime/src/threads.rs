@@ -28,20 +28,20 @@ pub fn lower_current_thread() {
     }
 }
 
-/// The calling thread's nice value (Linux; 0 elsewhere).
-pub fn current_nice() -> i32 {
-    #[cfg(target_os = "linux")]
-    // SAFETY: as above.
-    unsafe {
-        libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t)
-    }
-    #[cfg(not(target_os = "linux"))]
-    0
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The calling thread's nice value (Linux; 0 elsewhere).
+    fn current_nice() -> i32 {
+        #[cfg(target_os = "linux")]
+        // SAFETY: gettid and getpriority take plain integers.
+        unsafe {
+            libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t)
+        }
+        #[cfg(not(target_os = "linux"))]
+        0
+    }
 
     #[cfg(target_os = "linux")]
     #[test]

@@ -8,7 +8,7 @@
 use crate::wasm::handlers::EventNames;
 use std::sync::Arc;
 
-use sandpiper_packed::Rows;
+use sandpiper_packed::{Rows, ValueRef};
 use wasmtime::component::{Linker, WasmList, WasmStr};
 use wasmtime::{ResourceLimiter, StoreContextMut};
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxView, WasiView};
@@ -102,9 +102,9 @@ impl CallState {
         if self.values > budget::VALUES {
             return Err(self.exceed(format!("more than {} values in one call", budget::VALUES)));
         }
-        match v.text_len() {
-            0 => Ok(()),
-            n => self.charge_string(n),
+        match v.view() {
+            ValueRef::Str(s) | ValueRef::Enumeration(s) => self.charge_string(s.len()),
+            _ => Ok(()),
         }
     }
 

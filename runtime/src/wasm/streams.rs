@@ -122,129 +122,41 @@ fn validate_schema(schema: &LogSchema) -> Result<(), String> {
     Ok(())
 }
 
-/// A value of a guest row, as the schema check and the log writers see it: owned (`log.write`
-/// lifts each value) or read in place from packed rows (`log.write-packed`: the strings stay in
-/// the batch's bytes, so a row costs no allocation per string).
+/// A value of a guest row: owned (`log.write` lifts each value) or read in place from packed
+/// rows (`log.write-packed`: the strings stay in the batch's bytes, so a row costs no
+/// allocation per string). The schema check and the log writers look at either through its
+/// [`ValueRef`], so there is one version of each rule.
 pub trait GuestValue: std::fmt::Debug {
-    fn is_unset(&self) -> bool;
-    /// A container header: `(is a set, element count)`.
-    fn container(&self) -> Option<(bool, u32)>;
-    fn is_a(&self, ty: ScalarType) -> bool;
-    /// The length of a string or enum value (what the call's string budget is charged).
-    fn text_len(&self) -> usize;
-    /// The value for the host's log writers (a container header becomes `Unset`).
-    fn host(&self) -> log::Value<'_>;
+    fn view(&self) -> ValueRef<'_>;
 }
 
 impl GuestValue for Value {
-    fn is_unset(&self) -> bool {
-        matches!(self, Value::Unset)
-    }
-
-    fn container(&self) -> Option<(bool, u32)> {
-        match *self {
-            Value::SetOf(n) => Some((true, n)),
-            Value::VectorOf(n) => Some((false, n)),
-            _ => None,
-        }
-    }
-
-    fn is_a(&self, ty: ScalarType) -> bool {
-        matches!(
-            (ty, self),
-            (ScalarType::Boolean, Value::Boolean(_))
-                | (ScalarType::Count, Value::Count(_))
-                | (ScalarType::Integer, Value::Integer(_))
-                | (ScalarType::Double, Value::Double(_))
-                | (ScalarType::Time, Value::Time(_))
-                | (ScalarType::Interval, Value::Interval(_))
-                | (ScalarType::Str, Value::Str(_))
-                | (ScalarType::Addr, Value::Addr(_))
-                | (ScalarType::Port, Value::Port(_))
-                | (ScalarType::Subnet, Value::Subnet(_))
-                | (ScalarType::Enumeration, Value::Enumeration(_))
-        )
-    }
-
-    fn text_len(&self) -> usize {
-        match self {
-            Value::Str(s) | Value::Enumeration(s) => s.len(),
-            _ => 0,
-        }
-    }
-
-    fn host(&self) -> log::Value<'_> {
-        match self {
-            Value::Unset | Value::SetOf(_) | Value::VectorOf(_) => log::Value::Unset,
-            Value::Boolean(b) => log::Value::Bool(*b),
-            Value::Count(c) => log::Value::Count(*c),
-            Value::Integer(i) => log::Value::Int(*i),
-            Value::Double(d) => log::Value::Double(*d),
-            Value::Time(t) => log::Value::Time(micros(*t)),
-            Value::Interval(t) => log::Value::Interval(micros(*t)),
-            Value::Str(s) => log::Value::Str(s),
-            Value::Enumeration(s) => log::Value::Enum(s),
-            Value::Addr(a) => log::Value::Addr(ip(a)),
-            // Zeek logs a port column as its number; the transport is in the `proto` column.
-            Value::Port(p) => log::Value::Port(p.number),
-            Value::Subnet(s) => log::Value::Subnet(ip(&s.address), s.prefix_len),
-        }
+    fn view(&self) -> ValueRef<'_> {
+        super::packed_wit::value_ref(self)
     }
 }
 
 impl GuestValue for ValueRef<'_> {
-    fn is_unset(&self) -> bool {
-        matches!(self, ValueRef::Unset)
+    fn view(&self) -> ValueRef<'_> {
+        *self
     }
+}
 
-    fn container(&self) -> Option<(bool, u32)> {
-        match *self {
-            ValueRef::SetOf(n) => Some((true, n)),
-            ValueRef::VectorOf(n) => Some((false, n)),
-            _ => None,
-        }
-    }
-
-    fn is_a(&self, ty: ScalarType) -> bool {
-        matches!(
-            (ty, self),
-            (ScalarType::Boolean, ValueRef::Boolean(_))
-                | (ScalarType::Count, ValueRef::Count(_))
-                | (ScalarType::Integer, ValueRef::Integer(_))
-                | (ScalarType::Double, ValueRef::Double(_))
-                | (ScalarType::Time, ValueRef::Time(_))
-                | (ScalarType::Interval, ValueRef::Interval(_))
-                | (ScalarType::Str, ValueRef::Str(_))
-                | (ScalarType::Addr, ValueRef::Addr(_))
-                | (ScalarType::Port, ValueRef::Port(..))
-                | (ScalarType::Subnet, ValueRef::Subnet(..))
-                | (ScalarType::Enumeration, ValueRef::Enumeration(_))
-        )
-    }
-
-    fn text_len(&self) -> usize {
-        match self {
-            ValueRef::Str(s) | ValueRef::Enumeration(s) => s.len(),
-            _ => 0,
-        }
-    }
-
-    fn host(&self) -> log::Value<'_> {
-        match *self {
-            ValueRef::Unset | ValueRef::SetOf(_) | ValueRef::VectorOf(_) => log::Value::Unset,
-            ValueRef::Boolean(b) => log::Value::Bool(b),
-            ValueRef::Count(c) => log::Value::Count(c),
-            ValueRef::Integer(i) => log::Value::Int(i),
-            ValueRef::Double(d) => log::Value::Double(d),
-            ValueRef::Time(t) => log::Value::Time(micros(t)),
-            ValueRef::Interval(t) => log::Value::Interval(micros(t)),
-            ValueRef::Str(s) => log::Value::Str(s),
-            ValueRef::Enumeration(s) => log::Value::Enum(s),
-            ValueRef::Addr(a) => log::Value::Addr(a),
-            ValueRef::Port(number, _) => log::Value::Port(number),
-            ValueRef::Subnet(a, len) => log::Value::Subnet(a, len),
-        }
-    }
+fn scalar_matches(ty: ScalarType, v: ValueRef<'_>) -> bool {
+    matches!(
+        (ty, v),
+        (ScalarType::Boolean, ValueRef::Boolean(_))
+            | (ScalarType::Count, ValueRef::Count(_))
+            | (ScalarType::Integer, ValueRef::Integer(_))
+            | (ScalarType::Double, ValueRef::Double(_))
+            | (ScalarType::Time, ValueRef::Time(_))
+            | (ScalarType::Interval, ValueRef::Interval(_))
+            | (ScalarType::Str, ValueRef::Str(_))
+            | (ScalarType::Addr, ValueRef::Addr(_))
+            | (ScalarType::Port, ValueRef::Port(..))
+            | (ScalarType::Subnet, ValueRef::Subnet(..))
+            | (ScalarType::Enumeration, ValueRef::Enumeration(_))
+    )
 }
 
 /// Checks that a row matches its schema (see `types.value` for the flat container encoding).
@@ -255,7 +167,7 @@ pub fn check_row<V: GuestValue>(schema: &LogSchema, row: &[V]) -> Result<(), Str
             return Err(format!("missing a value for {:?}", f.name));
         };
         at += 1;
-        if v.is_unset() {
+        if matches!(v.view(), ValueRef::Unset) {
             if !f.optional {
                 return Err(format!("{:?} is not optional", f.name));
             }
@@ -263,14 +175,14 @@ pub fn check_row<V: GuestValue>(schema: &LogSchema, row: &[V]) -> Result<(), Str
         }
         match f.type_ {
             FieldType::Scalar(t) => {
-                if !v.is_a(t) {
+                if !scalar_matches(t, v.view()) {
                     return Err(format!("{:?} expects a {t:?}", f.name));
                 }
             }
             FieldType::Set(t) | FieldType::Vector(t) => {
-                let n = match (f.type_, v.container()) {
-                    (FieldType::Set(_), Some((true, n)))
-                    | (FieldType::Vector(_), Some((false, n))) => n as usize,
+                let n = match (f.type_, v.view()) {
+                    (FieldType::Set(_), ValueRef::SetOf(n))
+                    | (FieldType::Vector(_), ValueRef::VectorOf(n)) => n as usize,
                     _ => return Err(format!("{:?} expects a container header", f.name)),
                 };
                 let Some(items) = row.get(at..at + n) else {
@@ -279,7 +191,7 @@ pub fn check_row<V: GuestValue>(schema: &LogSchema, row: &[V]) -> Result<(), Str
                         f.name
                     ));
                 };
-                if let Some(bad) = items.iter().find(|e| !e.is_a(t)) {
+                if let Some(bad) = items.iter().find(|e| !scalar_matches(t, e.view())) {
                     return Err(format!("{:?}: element {bad:?} is not a {t:?}", f.name));
                 }
                 at += n;
@@ -362,16 +274,35 @@ fn micros(secs: f64) -> i64 {
     (secs * 1e6).round() as i64
 }
 
+/// A guest value for the host's log writers (a container header becomes `Unset`).
+fn scalar(v: ValueRef<'_>) -> log::Value<'_> {
+    match v {
+        ValueRef::Unset | ValueRef::SetOf(_) | ValueRef::VectorOf(_) => log::Value::Unset,
+        ValueRef::Boolean(b) => log::Value::Bool(b),
+        ValueRef::Count(c) => log::Value::Count(c),
+        ValueRef::Integer(i) => log::Value::Int(i),
+        ValueRef::Double(d) => log::Value::Double(d),
+        ValueRef::Time(t) => log::Value::Time(micros(t)),
+        ValueRef::Interval(t) => log::Value::Interval(micros(t)),
+        ValueRef::Str(s) => log::Value::Str(s),
+        ValueRef::Enumeration(s) => log::Value::Enum(s),
+        ValueRef::Addr(a) => log::Value::Addr(a),
+        // Zeek logs a port column as its number; the transport is in the `proto` column.
+        ValueRef::Port(number, _) => log::Value::Port(number),
+        ValueRef::Subnet(a, len) => log::Value::Subnet(a, len),
+    }
+}
+
 /// Calls `f` with a guest row as host log values: containers become borrowed lists.
 pub fn host_row<V: GuestValue, R>(row: &[V], f: impl FnOnce(&[log::Value<'_>]) -> R) -> R {
     // Containers become borrowed slices: gather them first, then build the row.
     let mut lists: Vec<Vec<log::Value<'_>>> = Vec::new();
     let mut i = 0;
     while i < row.len() {
-        if let Some((_, n)) = row[i].container() {
+        if let ValueRef::SetOf(n) | ValueRef::VectorOf(n) = row[i].view() {
             let n = n as usize;
             let end = (i + 1 + n).min(row.len());
-            lists.push(row[i + 1..end].iter().map(GuestValue::host).collect());
+            lists.push(row[i + 1..end].iter().map(|v| scalar(v.view())).collect());
             i += n;
         }
         i += 1;
@@ -380,12 +311,12 @@ pub fn host_row<V: GuestValue, R>(row: &[V], f: impl FnOnce(&[log::Value<'_>]) -
     let mut list_at = 0;
     let mut i = 0;
     while i < row.len() {
-        if let Some((_, n)) = row[i].container() {
+        if let ValueRef::SetOf(n) | ValueRef::VectorOf(n) = row[i].view() {
             cells.push(log::Value::List(&lists[list_at]));
             list_at += 1;
             i += n as usize;
         } else {
-            cells.push(row[i].host());
+            cells.push(scalar(row[i].view()));
         }
         i += 1;
     }
