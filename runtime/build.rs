@@ -26,6 +26,7 @@ fn main() {
         "sdk/Cargo.toml",
         "sdk/js",
         "sdk/python",
+        "sdk/c",
     ] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }

@@ -4,6 +4,9 @@
 set -euo pipefail
 
 packages=(libpcap-dev bro-aux tcpreplay tcpdump iproute2 python3-pip python3-venv nmap curl)
+# C guests (guest-scripts/known-services) are built with clang for wasm32-wasi against
+# wasi-libc (sdk/c/componentize.sh): the compiler, its wasm linker and builtins.
+packages+=(clang-14 lld-14 wasi-libc libclang-rt-14-dev-wasm32)
 # JavaScript guests are built with componentize-js (npm); any Node.js >= 18 will do.
 if ! command -v npm >/dev/null 2>&1; then
     packages+=(nodejs npm)

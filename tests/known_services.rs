@@ -1,5 +1,7 @@
-//! known-services (guest-scripts/known-services, a Python handler built with componentize-py)
-//! end to end: the real binary with the DNS and HTTP analyzers on corpus traces.
+//! known-services (guest-scripts/known-services, a C handler built with clang and wasi-libc)
+//! end to end: the real binary with the DNS and HTTP analyzers on corpus traces. Every run is
+//! made again with its Python twin (tests/guests/known-services-py, componentize-py), which must
+//! write the same known_services.log: one rule, two languages, the same rows.
 //!
 //! Zeek's rule (policy/protocols/conn/known-services.zeek; the guest's README has the details):
 //! a connection names a service when its responder is local, the responder is active (TCP: it
@@ -28,9 +30,32 @@ type Row = HashMap<String, String>;
 type Known = (String, String, String, String, String);
 
 /// Runs the binary on corpus traces (read in order as one stream) with the DNS and HTTP
-/// analyzers and the known-services handler; returns the log directory.
+/// analyzers and the known-services handler; returns the log directory. The same run with the
+/// Python twin of the handler must give the same known_services.log.
 fn run(traces: &[&str], extra: &[&str]) -> tempfile::TempDir {
-    let mods = modules_dir(&["dns", "http", "known-services"]);
+    let logdir = run_with("known-services", traces, extra);
+    let twin = run_with("known-services-py", traces, extra);
+    assert_eq!(
+        log_body(&twin.path().join("known_services.log")),
+        log_body(&logdir.path().join("known_services.log")),
+        "the Python twin's known_services.log differs from the C handler's"
+    );
+    logdir
+}
+
+/// A log's lines without #open and #close (None if there is no log).
+fn log_body(path: &Path) -> Option<Vec<String>> {
+    let text = std::fs::read_to_string(path).ok()?;
+    Some(
+        text.lines()
+            .filter(|l| !l.starts_with("#open") && !l.starts_with("#close"))
+            .map(str::to_string)
+            .collect(),
+    )
+}
+
+fn run_with(handler: &str, traces: &[&str], extra: &[&str]) -> tempfile::TempDir {
+    let mods = modules_dir(&["dns", "http", handler]);
     let logdir = tempfile::tempdir().unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_sandpiper"));
     for t in traces {
@@ -53,7 +78,7 @@ fn run(traces: &[&str], extra: &[&str]) -> tempfile::TempDir {
     );
     // A handler failure would lose rows silently otherwise.
     let failures = tsv_rows(&logdir.path().join("analyzer_failed.log"));
-    assert!(failures.is_empty(), "module failures: {failures:?}");
+    assert!(failures.is_empty(), "{handler} failures: {failures:?}");
     logdir
 }
 
