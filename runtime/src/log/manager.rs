@@ -598,6 +598,19 @@ impl Output {
         }
     }
 
+    /// Checked rows in the WIT `packed-rows` encoding: taken whole by a format that can
+    /// (a built-in one writing every column), else written row by row as `write` does.
+    fn write_packed(&mut self, m: &LogManager, count: u32, bytes: &[u8]) -> io::Result<()> {
+        if self.broken || self.finished {
+            return Ok(());
+        }
+        if self.columns.is_none() && self.format.takes_packed() {
+            let r = self.format.write_packed(&mut self.file, count, bytes);
+            return self.settle(m, r, None);
+        }
+        super::packed::for_each_row(count, bytes, |row| self.write(m, row))
+    }
+
     /// As `settle` for a write: a format refusing a row before accepting it (a quarantined
     /// component) leaves the row to the fallback.
     fn settle_row(
@@ -665,6 +678,19 @@ impl LogWriter for StreamHandle {
         let mut first_error = None;
         for o in &self.outputs {
             if let Err(e) = lock(o).write(&self.manager, row) {
+                first_error.get_or_insert(e);
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    fn write_packed(&mut self, count: u32, bytes: &[u8]) -> io::Result<()> {
+        let mut first_error = None;
+        for o in &self.outputs {
+            if let Err(e) = lock(o).write_packed(&self.manager, count, bytes) {
                 first_error.get_or_insert(e);
             }
         }

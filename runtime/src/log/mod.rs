@@ -13,6 +13,7 @@ pub mod format;
 pub mod json;
 pub mod manager;
 pub mod offload;
+pub mod packed;
 pub mod row_batch;
 pub mod tsv;
 pub mod weird;
@@ -298,6 +299,11 @@ pub enum Value<'a> {
 /// Writes rows of one stream. Implementations buffer; `finish` flushes and closes.
 pub trait LogWriter: Send {
     fn write_row(&mut self, row: &[Value<'_>]) -> io::Result<()>;
+    /// `count` rows in the WIT `packed-rows` encoding, already checked against the stream's
+    /// schema (a guest's `log.write-packed`); by default written row by row.
+    fn write_packed(&mut self, count: u32, bytes: &[u8]) -> io::Result<()> {
+        packed::for_each_row(count, bytes, |row| self.write_row(row))
+    }
     fn finish(&mut self) -> io::Result<()>;
 }
 

@@ -176,6 +176,18 @@ impl Format for Offloaded {
         Ok(())
     }
 
+    fn takes_packed(&self) -> bool {
+        true
+    }
+
+    fn write_packed(&mut self, out: &mut LogFile, count: u32, bytes: &[u8]) -> Result<(), Fault> {
+        self.batch.push_packed(count, bytes);
+        if self.batch.rows() >= BATCH_ROWS || self.batch.len_bytes() >= BATCH_BYTES {
+            self.send(out)?;
+        }
+        Ok(())
+    }
+
     fn flush(&mut self, out: &mut LogFile) -> Result<(), Fault> {
         Ok(self.send(out)?)
     }

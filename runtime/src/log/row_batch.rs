@@ -29,6 +29,11 @@ const SUBNET4: u8 = 13;
 const SUBNET6: u8 = 14;
 const LIST: u8 = 15;
 
+/// In place of a row's cell count: a segment of rows in the WIT packed encoding follows
+/// (its row count, its length in bytes, the bytes). No row has this many cells: the host
+/// caps a row far below it.
+const PACKED_SEGMENT: u32 = u32::MAX;
+
 /// Rows appended to one buffer: per row its cell count, then each cell's tag and payload.
 #[derive(Default)]
 pub struct RowBatch {
@@ -85,20 +90,64 @@ impl RowBatch {
         self.rows += 1;
     }
 
+    /// Appends `count` rows in the WIT `packed-rows` encoding (checked against the stream's
+    /// schema when a guest wrote them) as they are: one copy, decoded by [`Self::for_each`]
+    /// on the log-writer thread.
+    pub fn push_packed(&mut self, count: u32, bytes: &[u8]) {
+        let b = &mut self.bytes;
+        b.extend_from_slice(&PACKED_SEGMENT.to_le_bytes());
+        b.extend_from_slice(&count.to_le_bytes());
+        b.extend_from_slice(&len32(bytes.len()).to_le_bytes());
+        b.extend_from_slice(bytes);
+        self.rows = self.rows.saturating_add(count);
+    }
+
     /// Calls `f` with each row in order. `Err` if `f` fails or the bytes are not rows this
-    /// type wrote (a host bug: no row of the batch is written then).
+    /// type wrote (a host bug): a run of rows pushed one by one is checked whole before any
+    /// of it is written; a packed segment row by row, as its rows are written.
     pub fn for_each(&self, mut f: impl FnMut(&[Value<'_>]) -> io::Result<()>) -> io::Result<()> {
-        // First every row's cells, with sets' strings and lists' elements gathered in two
-        // vectors; then the rows, borrowing those vectors, which no longer grow.
-        let mut cells: Vec<Cell<'_>> = Vec::new();
-        let mut row_ends: Vec<usize> = Vec::with_capacity(self.rows as usize);
-        let mut strs: Vec<&str> = Vec::new();
-        let mut elems: Vec<Value<'_>> = Vec::new();
         let mut r = Reader {
             bytes: &self.bytes,
             pos: 0,
         };
-        for _ in 0..self.rows {
+        let mut left = self.rows;
+        while r.pos < self.bytes.len() {
+            if r.peek_u32()? == PACKED_SEGMENT {
+                r.pos += 4;
+                let count = r.u32()?;
+                let len = r.u32()? as usize;
+                let end = r.pos.checked_add(len).ok_or_else(corrupt)?;
+                let bytes = self.bytes.get(r.pos..end).ok_or_else(corrupt)?;
+                r.pos = end;
+                left = left.checked_sub(count).ok_or_else(corrupt)?;
+                super::packed::for_each_row(count, bytes, &mut f)?;
+            } else {
+                left = Self::run(&mut r, left, &mut f)?;
+            }
+        }
+        if left != 0 {
+            return Err(corrupt());
+        }
+        Ok(())
+    }
+
+    /// The rows from `r` up to the next packed segment or the end, of the `left` the batch
+    /// still holds; returns how many it holds after them.
+    fn run<'a>(
+        r: &mut Reader<'a>,
+        left: u32,
+        f: &mut impl FnMut(&[Value<'_>]) -> io::Result<()>,
+    ) -> io::Result<u32> {
+        // First every row's cells, with sets' strings and lists' elements gathered in two
+        // vectors; then the rows, borrowing those vectors, which no longer grow.
+        let mut cells: Vec<Cell<'a>> = Vec::new();
+        let mut row_ends: Vec<usize> = Vec::new();
+        let mut strs: Vec<&str> = Vec::new();
+        let mut elems: Vec<Value<'_>> = Vec::new();
+        while r.pos < r.bytes.len() && r.peek_u32()? != PACKED_SEGMENT {
+            if row_ends.len() as u32 == left {
+                return Err(corrupt());
+            }
             let n = r.u32()?;
             for _ in 0..n {
                 let cell = match r.peek()? {
@@ -126,7 +175,9 @@ impl RowBatch {
             }
             row_ends.push(cells.len());
         }
-        if r.pos != self.bytes.len() {
+        let left = left - row_ends.len() as u32;
+        // The last run of the batch: every row it announced is here.
+        if r.pos == r.bytes.len() && left != 0 {
             return Err(corrupt());
         }
         let mut row: Vec<Value<'_>> = Vec::new();
@@ -141,7 +192,7 @@ impl RowBatch {
             f(&row)?;
             start = end;
         }
-        Ok(())
+        Ok(left)
     }
 }
 
@@ -220,6 +271,12 @@ impl<'a> Reader<'a> {
         Ok(b.try_into().expect("slice of length N"))
     }
 
+    fn peek_u32(&self) -> io::Result<u32> {
+        let end = self.pos.checked_add(4).ok_or_else(corrupt)?;
+        let b = self.bytes.get(self.pos..end).ok_or_else(corrupt)?;
+        Ok(u32::from_le_bytes(b.try_into().expect("4 bytes")))
+    }
+
     fn peek(&self) -> io::Result<u8> {
         self.bytes.get(self.pos).copied().ok_or_else(corrupt)
     }
@@ -274,6 +331,18 @@ impl<'a> Reader<'a> {
 mod tests {
     use super::*;
 
+    /// Each row `for_each` gives, as its Debug text.
+    fn debug_rows(batch: &RowBatch) -> Vec<String> {
+        let mut seen = Vec::new();
+        batch
+            .for_each(|r| {
+                seen.push(format!("{r:?}"));
+                Ok(())
+            })
+            .unwrap();
+        seen
+    }
+
     fn tsv_of(rows: &[&[Value<'_>]]) -> String {
         let mut out = Vec::new();
         for r in rows {
@@ -313,13 +382,7 @@ mod tests {
         batch.push(&[]);
         batch.push(a);
         assert_eq!(batch.rows(), 4);
-        let mut seen = Vec::new();
-        batch
-            .for_each(|r| {
-                seen.push(format!("{r:?}"));
-                Ok(())
-            })
-            .unwrap();
+        let seen = debug_rows(&batch);
         let want: Vec<String> = [a, b, &[], a].iter().map(|r| format!("{r:?}")).collect();
         assert_eq!(seen, want);
         // And the bytes a format makes of them are the same.
@@ -331,6 +394,74 @@ mod tests {
             String::from_utf8(formatted).unwrap(),
             tsv_of(&[a, b, &[], a])
         );
+    }
+
+    #[test]
+    fn packed_segments_come_out_in_order_among_rows() {
+        use sandpiper_packed::{Encoder, Transport, ValueRef};
+        let mut enc = Encoder::new();
+        enc.begin_row();
+        for v in [
+            ValueRef::Time(1.5),
+            ValueRef::Str("guest"),
+            ValueRef::Port(53, Transport::Udp),
+            ValueRef::SetOf(2),
+            ValueRef::Str("a"),
+            ValueRef::Str("b"),
+        ] {
+            enc.push(v);
+        }
+        enc.end_row();
+        enc.begin_row();
+        enc.push(ValueRef::Count(9));
+        enc.end_row();
+        let (count, packed) = enc.take();
+        let host: &[Value<'_>] = &[Value::Str("host"), Value::Count(1)];
+        let mut batch = RowBatch::default();
+        batch.push(host);
+        batch.push_packed(count, &packed);
+        batch.push(host);
+        batch.push_packed(count, &packed);
+        assert_eq!(batch.rows(), 6);
+        let seen = debug_rows(&batch);
+        let guest_a = format!(
+            "{:?}",
+            [
+                Value::Time(1_500_000),
+                Value::Str("guest"),
+                Value::Port(53),
+                Value::List(&[Value::Str("a"), Value::Str("b")]),
+            ]
+        );
+        let guest_b = format!("{:?}", [Value::Count(9)]);
+        let host = format!("{host:?}");
+        assert_eq!(
+            seen,
+            [&host, &guest_a, &guest_b, &host, &guest_a, &guest_b].map(String::clone)
+        );
+    }
+
+    #[test]
+    fn a_packed_segment_must_hold_its_rows() {
+        use sandpiper_packed::{Encoder, ValueRef};
+        let mut enc = Encoder::new();
+        enc.begin_row();
+        enc.push(ValueRef::Str("x"));
+        enc.end_row();
+        let (count, packed) = enc.take();
+        // A segment announcing more rows than it holds, one cut short, and a batch counting
+        // more rows than its segments hold.
+        for (announced, bytes, rows) in [
+            (count + 1, packed.clone(), count + 1),
+            (count, packed[..packed.len() - 1].to_vec(), count),
+            (count, packed.clone(), count + 1),
+        ] {
+            let mut batch = RowBatch::default();
+            batch.push_packed(announced, &bytes);
+            batch.rows = rows;
+            let r = batch.for_each(|_| Ok(()));
+            assert_eq!(r.unwrap_err().kind(), io::ErrorKind::InvalidData);
+        }
     }
 
     #[test]

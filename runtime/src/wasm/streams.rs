@@ -7,7 +7,7 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::{Arc, Mutex};
 
-use sandpiper_packed::{Rows, ValueRef};
+use sandpiper_packed::ValueRef;
 
 use super::bindings::types::{FieldType, IpAddress, LogSchema, ScalarType, Value};
 use super::host::CallRows;
@@ -122,23 +122,11 @@ fn validate_schema(schema: &LogSchema) -> Result<(), String> {
     Ok(())
 }
 
-/// A value of a guest row: owned (`log.write` lifts each value) or read in place from packed
-/// rows (`log.write-packed`: the strings stay in the batch's bytes, so a row costs no
-/// allocation per string). The schema check and the log writers look at either through its
-/// [`ValueRef`], so there is one version of each rule.
-pub trait GuestValue: std::fmt::Debug {
-    fn view(&self) -> ValueRef<'_>;
-}
+pub use crate::log::packed::{host_row, GuestValue};
 
 impl GuestValue for Value {
     fn view(&self) -> ValueRef<'_> {
         super::packed_wit::value_ref(self)
-    }
-}
-
-impl GuestValue for ValueRef<'_> {
-    fn view(&self) -> ValueRef<'_> {
-        *self
     }
 }
 
@@ -270,59 +258,6 @@ pub fn ip_address(a: IpAddr) -> IpAddress {
     }
 }
 
-fn micros(secs: f64) -> i64 {
-    (secs * 1e6).round() as i64
-}
-
-/// A guest value for the host's log writers (a container header becomes `Unset`).
-fn scalar(v: ValueRef<'_>) -> log::Value<'_> {
-    match v {
-        ValueRef::Unset | ValueRef::SetOf(_) | ValueRef::VectorOf(_) => log::Value::Unset,
-        ValueRef::Boolean(b) => log::Value::Bool(b),
-        ValueRef::Count(c) => log::Value::Count(c),
-        ValueRef::Integer(i) => log::Value::Int(i),
-        ValueRef::Double(d) => log::Value::Double(d),
-        ValueRef::Time(t) => log::Value::Time(micros(t)),
-        ValueRef::Interval(t) => log::Value::Interval(micros(t)),
-        ValueRef::Str(s) => log::Value::Str(s),
-        ValueRef::Enumeration(s) => log::Value::Enum(s),
-        ValueRef::Addr(a) => log::Value::Addr(a),
-        // Zeek logs a port column as its number; the transport is in the `proto` column.
-        ValueRef::Port(number, _) => log::Value::Port(number),
-        ValueRef::Subnet(a, len) => log::Value::Subnet(a, len),
-    }
-}
-
-/// Calls `f` with a guest row as host log values: containers become borrowed lists.
-pub fn host_row<V: GuestValue, R>(row: &[V], f: impl FnOnce(&[log::Value<'_>]) -> R) -> R {
-    // Containers become borrowed slices: gather them first, then build the row.
-    let mut lists: Vec<Vec<log::Value<'_>>> = Vec::new();
-    let mut i = 0;
-    while i < row.len() {
-        if let ValueRef::SetOf(n) | ValueRef::VectorOf(n) = row[i].view() {
-            let n = n as usize;
-            let end = (i + 1 + n).min(row.len());
-            lists.push(row[i + 1..end].iter().map(|v| scalar(v.view())).collect());
-            i += n;
-        }
-        i += 1;
-    }
-    let mut cells: Vec<log::Value<'_>> = Vec::with_capacity(row.len());
-    let mut list_at = 0;
-    let mut i = 0;
-    while i < row.len() {
-        if let ValueRef::SetOf(n) | ValueRef::VectorOf(n) = row[i].view() {
-            cells.push(log::Value::List(&lists[list_at]));
-            list_at += 1;
-            i += n as usize;
-        } else {
-            cells.push(scalar(row[i].view()));
-        }
-        i += 1;
-    }
-    f(&cells)
-}
-
 /// Writes committed guest rows into per-stream logs, opened on first use.
 pub struct GuestLogs {
     manager: Arc<LogManager>,
@@ -343,7 +278,6 @@ impl GuestLogs {
 
     /// Writes rows already checked against their schema by `log.write`.
     pub fn write(&mut self, registry: &StreamRegistry, rows: &[CallRows]) -> io::Result<()> {
-        let mut refs = Vec::new();
         for batch in rows {
             let stream = match batch {
                 CallRows::Owned(stream, _) | CallRows::Packed { stream, .. } => *stream,
@@ -358,13 +292,8 @@ impl GuestLogs {
             let w = self.writers.get_mut(&stream).expect("opened above");
             match batch {
                 CallRows::Owned(_, row) => host_row(row, |cells| w.write_row(cells))?,
-                CallRows::Packed { count, bytes, .. } => {
-                    // Checked when the guest wrote them: they decode.
-                    let mut packed = Rows::new(*count, bytes);
-                    while let Some(Ok(())) = packed.next_into(&mut refs) {
-                        host_row(&refs, |cells| w.write_row(cells))?;
-                    }
-                }
+                // Checked when the guest wrote them; the formats take the batch as it is.
+                CallRows::Packed { count, bytes, .. } => w.write_packed(*count, bytes)?,
             }
         }
         Ok(())

@@ -19,7 +19,7 @@ use std::io::{self, Write as _};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 
-use sandpiper_packed::{Encoder, Rows, Transport, ValueRef};
+use sandpiper_packed::{Encoder, Transport, ValueRef};
 use wasmtime::component::ResourceAny;
 
 use super::bindings::types::{
@@ -27,7 +27,6 @@ use super::bindings::types::{
 };
 use super::manifest::Kind;
 use super::runtime::{arm, classify, Exports, Failure, Instance, LoadedModule, WasmRuntime};
-use super::streams::host_row;
 use crate::log::file::{local_wall_secs, LogFile};
 use crate::log::format::{Builtin, Fault, Format};
 use crate::log::manager::{FormatProvider, QUARANTINED};
@@ -493,13 +492,8 @@ impl Format for ComponentFormat {
         let failed = self.failed.take();
         let current = self.batch.take();
         for (count, bytes) in failed.into_iter().chain(std::iter::once(current)) {
-            let mut rows = Rows::new(count, &bytes);
-            let mut row = Vec::new();
-            while let Some(decoded) = rows.next_into(&mut row) {
-                // The host encoded these bytes itself, so they always decode.
-                decoded.map_err(io::Error::other)?;
-                host_row(&row, |cells| f(cells))?;
-            }
+            // The host encoded these bytes itself, so they always decode.
+            crate::log::packed::for_each_row(count, &bytes, &mut *f)?;
         }
         Ok(())
     }
@@ -627,7 +621,9 @@ pub fn encode_row(batch: &mut Encoder, types: &[FieldType], row: &[Value<'_>]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::log::packed::host_row;
     use crate::log::{Field, ScalarType as S};
+    use sandpiper_packed::Rows;
 
     #[test]
     fn host_rows_round_trip_through_the_packed_encoding() {
