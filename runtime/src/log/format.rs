@@ -32,25 +32,16 @@ pub trait Format: Send {
     /// Starts a file (the first one, or the next after rotation): TSV's `#`-header.
     fn begin_file(&mut self, out: &mut LogFile) -> Result<(), Fault>;
     fn write_row(&mut self, out: &mut LogFile, row: &[Value<'_>]) -> Result<(), Fault>;
-    /// Whether `write_packed` takes a packed batch whole (the built-in formats); the others
-    /// get its rows one by one through `write_row`.
-    fn takes_packed(&self) -> bool {
-        false
-    }
-    /// `count` checked rows in the WIT `packed-rows` encoding; by default row by row, up to
-    /// the first fault.
-    fn write_packed(&mut self, out: &mut LogFile, count: u32, bytes: &[u8]) -> Result<(), Fault> {
-        let mut fault = None;
-        let decoded = super::packed::for_each_row(count, bytes, |row| {
-            self.write_row(out, row).map_err(|f| {
-                fault = Some(f);
-                io::Error::other("stopped at a fault")
-            })
-        });
-        match fault {
-            Some(f) => Err(f),
-            None => Ok(decoded?),
-        }
+    /// Takes `count` rows in the WIT `packed-rows` encoding (checked against the schema)
+    /// whole, if the format can: the built-in ones do. `None` if it cannot: the rows then
+    /// come one by one through `write_row`.
+    fn write_packed(
+        &mut self,
+        _out: &mut LogFile,
+        _count: u32,
+        _bytes: &[u8],
+    ) -> Option<Result<(), Fault>> {
+        None
     }
     /// Moves rows a format batches into the file.
     fn flush(&mut self, out: &mut LogFile) -> Result<(), Fault>;

@@ -604,9 +604,10 @@ impl Output {
         if self.broken || self.finished {
             return Ok(());
         }
-        if self.columns.is_none() && self.format.takes_packed() {
-            let r = self.format.write_packed(&mut self.file, count, bytes);
-            return self.settle(m, r, None);
+        if self.columns.is_none() {
+            if let Some(r) = self.format.write_packed(&mut self.file, count, bytes) {
+                return self.settle(m, r, None);
+            }
         }
         super::packed::for_each_row(count, bytes, |row| self.write(m, row))
     }

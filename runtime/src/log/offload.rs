@@ -176,16 +176,17 @@ impl Format for Offloaded {
         Ok(())
     }
 
-    fn takes_packed(&self) -> bool {
-        true
-    }
-
-    fn write_packed(&mut self, out: &mut LogFile, count: u32, bytes: &[u8]) -> Result<(), Fault> {
+    fn write_packed(
+        &mut self,
+        out: &mut LogFile,
+        count: u32,
+        bytes: &[u8],
+    ) -> Option<Result<(), Fault>> {
         self.batch.push_packed(count, bytes);
         if self.batch.rows() >= BATCH_ROWS || self.batch.len_bytes() >= BATCH_BYTES {
-            self.send(out)?;
+            return Some(self.send(out).map_err(Fault::from));
         }
-        Ok(())
+        Some(Ok(()))
     }
 
     fn flush(&mut self, out: &mut LogFile) -> Result<(), Fault> {
