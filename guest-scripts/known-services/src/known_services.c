@@ -154,23 +154,16 @@ static void add_list(sp_text raw, uint32_t hash) {
     l->raw_len = (uint32_t)raw.len;
     l->hash = hash;
     uint32_t modules_cap = 0, committed_cap = 0;
-    uint32_t analyzers = 0;
-    char *first_analyzer = NULL;
-    uint32_t first_analyzer_len = 0;
+    /* The analyzer name of the item read last. */
     char *buf = xrealloc(NULL, raw.len);
+    uint32_t n = 0;
     sp_list items = sp_list_of(raw);
     sp_text item;
     while (sp_list_next(&items, &item)) {
         uint32_t len = (uint32_t)item.len;
         reserve((void **)&l->modules, &modules_cap, l->modules_len + 1, sizeof(wit_string));
         l->modules[l->modules_len++] = (wit_string){(uint8_t *)l->raw + (item.ptr - raw.ptr), len};
-        uint32_t n = analyzer_name(item.ptr, len, buf);
-        analyzers++;
-        if (analyzers == 1) {
-            first_analyzer = xrealloc(NULL, n);
-            memcpy(first_analyzer, buf, n);
-            first_analyzer_len = n;
-        }
+        n = analyzer_name(item.ptr, len, buf);
         if (n == 0 || buf[0] != '-') {
             uint16_t id = intern_name(buf, n);
             bool seen = false;
@@ -181,17 +174,17 @@ static void add_list(sp_text raw, uint32_t hash) {
             }
         }
     }
-    free(buf);
-    if (analyzers == 0) {
+    if (l->modules_len == 0) {
         l->committed = xrealloc(NULL, 2);
         l->committed[0] = intern_name("", 0);
         l->committed_len = 1;
     }
-    if (analyzers == 1) {
-        l->ftp_data_only = first_analyzer_len == 8 && memcmp(first_analyzer, "ftp-data", 8) == 0;
-        l->dns_only = first_analyzer_len == 3 && memcmp(first_analyzer, "DNS", 3) == 0;
+    if (l->modules_len == 1) {
+        /* `buf` holds the one item's analyzer name. */
+        l->ftp_data_only = n == 8 && memcmp(buf, "ftp-data", 8) == 0;
+        l->dns_only = n == 3 && memcmp(buf, "DNS", 3) == 0;
     }
-    free(first_analyzer);
+    free(buf);
     l->unidentified = l->committed_len == 1 && names[l->committed[0]].len == 0;
     lists_len++;
 }
